@@ -49,7 +49,7 @@ func opt(name, s string) *element {
 	return leaf(name, s)
 }
 
-func flag(name string, on bool) *element {
+func emptyIf(name string, on bool) *element {
 	if !on {
 		return nil
 	}
@@ -62,12 +62,12 @@ func messageToTree(m *Message) (*element, error) {
 	hdr := add(el("SyncHdr"),
 		leaf("VerDTD", h.VerDTD), leaf("VerProto", h.VerProto), leaf("SessionID", h.SessionID),
 		leaf("MsgID", h.MsgID), location("Target", &h.Target), location("Source", &h.Source),
-		opt("RespURI", h.RespURI), flag("NoResp", h.NoResp), cred(h.Cred), meta(h.Meta))
+		opt("RespURI", h.RespURI), emptyIf("NoResp", h.NoResp), cred(h.Cred), meta(h.Meta))
 	body := el("SyncBody")
 	for _, c := range m.Body.Commands {
 		add(body, b.command(c, 0))
 	}
-	add(body, flag("Final", m.Body.Final))
+	add(body, emptyIf("Final", m.Body.Final))
 	if b.err != nil {
 		return nil, b.err
 	}
@@ -126,7 +126,7 @@ func item(it *Item) *element {
 		// data (Format bin) cannot go in STR_I, and clients read both.
 		add(e, &element{Name: "Data", Text: it.Data, Opaque: true})
 	}
-	return add(e, flag("MoreData", it.MoreData))
+	return add(e, emptyIf("MoreData", it.MoreData))
 }
 
 func items(e *element, its []Item) *element {
@@ -137,7 +137,7 @@ func items(e *element, its []Item) *element {
 }
 
 func itemCommand(name string, c *ItemCommand) *element {
-	e := add(el(name, leaf("CmdID", c.CmdID)), flag("NoResp", c.NoResp), opt("Lang", c.Lang), cred(c.Cred), meta(c.Meta))
+	e := add(el(name, leaf("CmdID", c.CmdID)), emptyIf("NoResp", c.NoResp), opt("Lang", c.Lang), cred(c.Cred), meta(c.Meta))
 	return items(e, c.Items)
 }
 
@@ -162,11 +162,11 @@ func (b *builder) command(c Command, depth int) *element {
 	case *Copy:
 		return itemCommand("Copy", (*ItemCommand)(c))
 	case *Alert:
-		e := add(el("Alert", leaf("CmdID", c.CmdID)), flag("NoResp", c.NoResp), cred(c.Cred),
+		e := add(el("Alert", leaf("CmdID", c.CmdID)), emptyIf("NoResp", c.NoResp), cred(c.Cred),
 			leaf("Data", strconv.Itoa(c.Code)), opt("Correlator", c.Correlator))
 		return items(e, c.Items)
 	case *Exec:
-		return add(el("Exec", leaf("CmdID", c.CmdID)), flag("NoResp", c.NoResp), cred(c.Cred), meta(c.Meta),
+		return add(el("Exec", leaf("CmdID", c.CmdID)), emptyIf("NoResp", c.NoResp), cred(c.Cred), meta(c.Meta),
 			opt("Correlator", c.Correlator), item(&c.Item))
 	case *Sequence:
 		return b.container("Sequence", c.CmdID, c.NoResp, c.Meta, c.Commands, depth)
@@ -206,7 +206,7 @@ func (b *builder) command(c Command, depth int) *element {
 }
 
 func (b *builder) container(name, id string, noResp bool, m *Meta, cmds []Command, depth int) *element {
-	e := add(el(name, leaf("CmdID", id)), flag("NoResp", noResp), meta(m))
+	e := add(el(name, leaf("CmdID", id)), emptyIf("NoResp", noResp), meta(m))
 	for _, c := range cmds {
 		add(e, b.command(c, depth+1))
 	}
