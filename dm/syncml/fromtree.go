@@ -367,4 +367,3 @@ func data(e *element) ([]byte, error) {
 	}
 	return bytes.Clone(e.Text), nil
 }
-
