@@ -22,6 +22,22 @@ var (
 	ErrUnencodable = errors.New("message cannot be encoded")
 )
 
+// Sentinel errors of the credential functions.
+var (
+	// ErrBadCredential: Cred Data that cannot be read (bad base64, no colon).
+	ErrBadCredential = errors.New("malformed credential")
+	// ErrBadHMACHeader: an x-syncml-hmac header that cannot be read.
+	ErrBadHMACHeader = errors.New("malformed x-syncml-hmac header")
+)
+
+// Sentinel errors of the Package 0 codec.
+var (
+	// ErrBadPackage0: bytes that are not a Package 0 notification.
+	ErrBadPackage0 = errors.New("malformed package 0")
+	// ErrPackage0Digest: the notification's digest does not match.
+	ErrPackage0Digest = errors.New("package 0 digest mismatch")
+)
+
 // DecodeError says where decoding failed: the byte offset when it is known
 // (WBXML always, XML for syntax errors; -1 otherwise), the element path
 // (e.g. "SyncML/SyncBody/Status[2]/Data") and what was expected.
