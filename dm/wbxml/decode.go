@@ -340,9 +340,11 @@ func (d *decoder) addText(el *Element, s []byte, opaque bool, at int) error {
 		return &SyntaxError{Offset: at, Msg: fmt.Sprintf("more than %d bytes of text", d.lim.MaxTextBytes), Err: ErrLimit}
 	}
 	if el.Text == nil {
-		el.Text = s
+		// Alias the input, with no spare capacity: a later piece makes
+		// append copy into a new array instead of writing over the input.
+		el.Text = s[:len(s):len(s)]
 	} else {
-		el.Text = append(el.Text[:len(el.Text):len(el.Text)], s...)
+		el.Text = append(el.Text, s...)
 	}
 	el.Opaque = el.Opaque || opaque
 	return nil
