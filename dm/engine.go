@@ -1,0 +1,206 @@
+package dm
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/fumo-gw/fumo-gw/dm/syncml"
+)
+
+// DM alert codes the engine acts on.
+const (
+	AlertServerInitiated = 1200
+	AlertClientInitiated = 1201
+	AlertNextMessage     = 1222
+	AlertSessionAbort    = 1223
+	AlertClientEvent     = 1224
+	AlertGeneric         = 1226
+)
+
+// Step errors: the message is refused as a whole and nothing changes.
+var (
+	// ErrMsgID: the MsgID does not follow the session's last one (a
+	// replayed or out-of-order message).
+	ErrMsgID = errors.New("dm: message id out of sequence")
+	// ErrSessionEnded: the session is over.
+	ErrSessionEnded = errors.New("dm: session already ended")
+)
+
+// StepInput is everything the engine needs to answer one client message.
+type StepInput struct {
+	Msg     *syncml.Message
+	Body    []byte // the exact body, for HMAC
+	HMAC    string // the x-syncml-hmac header
+	Session Session
+	Client  ClientAuth
+	Server  ServerAuth // Scheme 0: the server sends no credentials
+	// Queue holds the device's commands not sent yet, oldest first.
+	Queue []QueuedCommand
+	// RespURI, when set, goes into every server SyncHdr.
+	RespURI string
+	// Alert decides the status of a client alert the engine does not
+	// handle itself (1224, 1226, ...): 200 or 202 when taken, 415 when its
+	// type or format is unknown. nil answers 200.
+	Alert func(a *syncml.Alert) int
+	// Nonce supplies fresh nonces (NewNonce in production).
+	Nonce func() ([]byte, error)
+}
+
+// StepOutput is the answer and what to store before sending it.
+type StepOutput struct {
+	Reply   *syncml.Message
+	Session Session
+	// Nonce is the device's new nonce, ServerNonce the one the device gave
+	// for the server's credentials; nil keeps the stored one.
+	Nonce       []byte
+	ServerNonce []byte
+	// DevInfo are ./DevInfo values the device reported (node -> value).
+	DevInfo map[string]string
+	// Sent are queue entries now in the reply; Done the entries fully
+	// answered; Unanswered the entries the device's final package left
+	// without a status (to queue again); TooLarge the entries that cannot
+	// fit the device's MaxMsgSize.
+	Sent, Unanswered, TooLarge []string
+	Done                       []Outcome
+	// Auth is the authentication decision, for logs and metrics.
+	Auth AuthDecision
+}
+
+// Step answers one client message. It has no side effects besides calling
+// in.Alert and in.Nonce: the caller stores StepOutput, then sends Reply.
+func Step(in StepInput) (StepOutput, error) {
+	s := in.Session.clone()
+	if s.Ended {
+		return StepOutput{}, ErrSessionEnded
+	}
+	msgID, err := strconv.Atoi(in.Msg.Header.MsgID)
+	if err != nil || msgID < 1 || s.ClientMsgID > 0 && msgID != s.ClientMsgID+1 {
+		return StepOutput{}, fmt.Errorf("%w: got %q after %d", ErrMsgID, in.Msg.Header.MsgID, s.ClientMsgID)
+	}
+	s.ClientMsgID = msgID
+	s.ServerMsgID++
+	s.CmdID = 0
+	if m := in.Msg.Header.Meta; m != nil && m.MaxMsgSize > 0 {
+		s.MaxMsgSize = m.MaxMsgSize
+	}
+	out := StepOutput{}
+	r := newReply(&s, in)
+
+	d, err := Authenticate(in.Client, AuthRequest{
+		Header: &in.Msg.Header, HMAC: in.HMAC, Body: in.Body,
+		Authenticated: s.Authenticated, Failures: s.Failures,
+	}, in.Nonce)
+	if err != nil {
+		return StepOutput{}, err
+	}
+	out.Auth, out.Nonce = d, d.Nonce
+	r.status("0", "SyncHdr", d.Status, d.Chal, true)
+	if !d.Accepted {
+		if d.Failed {
+			s.Failures++
+		}
+		for _, c := range in.Msg.Body.Commands {
+			switch c.(type) {
+			case *syncml.Status, *syncml.Results:
+			default:
+				r.status(c.CommandID(), c.CommandName(), d.Status, nil, false)
+			}
+		}
+		r.msg.Body.Final = true
+		s.Ended = d.Refused
+		out.Reply, out.Session = r.msg, s
+		return out, nil
+	}
+	if d.Status == 212 {
+		s.Authenticated = true
+	}
+
+	wantsMore := false
+	for _, c := range in.Msg.Body.Commands {
+		switch c := c.(type) {
+		case *syncml.Status:
+			r.takeStatus(c, &out)
+		case *syncml.Results:
+			r.takeResults(c)
+		case *syncml.Alert:
+			code := 200
+			switch c.Code {
+			case AlertServerInitiated, AlertClientInitiated:
+			case AlertNextMessage:
+				wantsMore = true
+			case AlertSessionAbort:
+				s.Ended = true
+			default:
+				if in.Alert != nil {
+					code = in.Alert(c)
+				}
+			}
+			r.status(c.CmdID, "Alert", code, nil, false)
+		case *syncml.Replace:
+			code := 200
+			for _, it := range c.Items {
+				if it.Source == nil || !strings.HasPrefix(it.Source.LocURI, "./DevInfo/") {
+					code = 405
+					break
+				}
+			}
+			if code == 200 {
+				if out.DevInfo == nil {
+					out.DevInfo = map[string]string{}
+				}
+				for _, it := range c.Items {
+					out.DevInfo[it.Source.LocURI] = string(it.Data)
+				}
+			}
+			r.status(c.CmdID, "Replace", code, nil, false)
+		case *syncml.Unknown:
+			r.status(c.CmdID, c.Tag, 406, nil, false)
+		default:
+			// "The client MUST NOT send any commands other than Replace
+			// with DevInfo, Results and Alert."
+			r.status(c.CommandID(), c.CommandName(), 405, nil, false)
+		}
+	}
+	out.Done = r.complete()
+
+	switch {
+	case s.Ended: // 1223: the device aborted; answer and forget
+		r.msg.Body.Final = true
+	case !in.Msg.Body.Final && !wantsMore:
+		// The device's package goes on: ask for its next message.
+		r.alert(AlertNextMessage)
+	default:
+		// The device has answered everything it will answer to earlier
+		// commands; what is still in flight goes back to the queue.
+		for _, f := range s.Inflight {
+			if !contains(out.Unanswered, f.EntryID) {
+				out.Unanswered = append(out.Unanswered, f.EntryID)
+			}
+		}
+		s.Inflight, s.Partial = nil, nil
+		r.addQueued(in.Queue, &out)
+		if len(out.Sent) == 0 {
+			// Nothing more to say: statuses and Final end the session.
+			s.Ended = true
+			r.msg.Body.Final = true
+		} else {
+			r.msg.Body.Final = r.allSent
+		}
+	}
+	if out.ServerNonce == nil {
+		out.ServerNonce = r.serverNonce
+	}
+	out.Reply, out.Session = r.msg, s
+	return out, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
