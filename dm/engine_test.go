@@ -238,7 +238,6 @@ func TestStep_SplitUnderMaxMsgSize(t *testing.T) {
 	}
 }
 
-
 func TestStep_ClientCommands(t *testing.T) {
 	var seen []*syncml.Alert
 	m := clientMsg("1", true,
