@@ -1,0 +1,129 @@
+package fleet
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Protocol is how a device is managed.
+type Protocol string
+
+const (
+	ProtocolDM    Protocol = "dm"
+	ProtocolLwM2M Protocol = "lwm2m"
+)
+
+// DMAuth is how a DM device authenticates.
+type DMAuth string
+
+const (
+	DMAuthBasic DMAuth = "basic"
+	DMAuthMD5   DMAuth = "md5"
+	DMAuthHMAC  DMAuth = "hmac"
+)
+
+// Device is one managed device.
+type Device struct {
+	ID              string     `json:"id"`
+	Protocol        Protocol   `json:"protocol"`
+	Model           string     `json:"model,omitempty"`
+	FirmwareVersion string     `json:"firmware_version,omitempty"`
+	Created         time.Time  `json:"created"`
+	Updated         time.Time  `json:"updated"`
+	DM              *DMInfo    `json:"dm,omitempty"`
+	LwM2M           *LwM2MInfo `json:"lwm2m,omitempty"`
+}
+
+// DMInfo is what a DM device needs: identity, credentials both ways,
+// nonces, its FUMO root and what it reported.
+type DMInfo struct {
+	DeviceID       string            `json:"device_id"` // SyncHdr Source LocURI, e.g. "IMEI:..."
+	FUMORoot       string            `json:"fumo_root,omitempty"`
+	Auth           DMAuth            `json:"auth"`
+	Username       string            `json:"username"`
+	Password       Secret            `json:"password"`
+	ServerID       string            `json:"server_id,omitempty"`
+	ServerPassword Secret            `json:"server_password,omitempty"`
+	ClientNonce    []byte            `json:"client_nonce,omitempty"` // issued by the server for the device's next credential
+	ServerNonce    []byte            `json:"server_nonce,omitempty"` // issued by the device for the server's credential
+	DevInfo        map[string]string `json:"dev_info,omitempty"`
+	DevDetail      map[string]string `json:"dev_detail,omitempty"`
+}
+
+// LwM2MInfo is what an LwM2M device needs.
+type LwM2MInfo struct {
+	Endpoint     string        `json:"endpoint"`
+	PSKIdentity  string        `json:"psk_identity,omitempty"`
+	PSKKey       Secret        `json:"psk_key,omitempty"`
+	Registration *Registration `json:"registration,omitempty"`
+}
+
+// Registration is the device's current LwM2M registration.
+type Registration struct {
+	ID       string    `json:"id"`
+	Address  string    `json:"address"`
+	Lifetime int       `json:"lifetime"`
+	Binding  string    `json:"binding,omitempty"`
+	Version  string    `json:"version,omitempty"`
+	Objects  []string  `json:"objects,omitempty"` // e.g. "/3/0", "/5/0"
+	Updated  time.Time `json:"updated"`
+}
+
+// LogValue shows a device in logs without its secrets.
+func (d Device) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", d.ID), slog.String("protocol", string(d.Protocol)), slog.String("model", d.Model))
+}
+
+// Validate checks a device record.
+func (d *Device) Validate() error {
+	if err := validID("device id", d.ID); err != nil {
+		return err
+	}
+	switch d.Protocol {
+	case ProtocolDM:
+		if d.DM == nil || d.LwM2M != nil {
+			return invalid("device %s: a dm device has dm settings only", d.ID)
+		}
+		if strings.TrimSpace(d.DM.DeviceID) == "" {
+			return invalid("device %s: empty dm device id", d.ID)
+		}
+		switch d.DM.Auth {
+		case DMAuthBasic, DMAuthMD5, DMAuthHMAC:
+		default:
+			return invalid("device %s: dm auth %q, want basic, md5 or hmac", d.ID, d.DM.Auth)
+		}
+		if d.DM.Username == "" || d.DM.Password.Empty() {
+			return invalid("device %s: dm credentials need a username and a password", d.ID)
+		}
+		if r := d.DM.FUMORoot; r != "" && !strings.HasPrefix(r, "./") {
+			return invalid("device %s: fumo root %q must start with ./", d.ID, r)
+		}
+	case ProtocolLwM2M:
+		if d.LwM2M == nil || d.DM != nil {
+			return invalid("device %s: an lwm2m device has lwm2m settings only", d.ID)
+		}
+		if strings.TrimSpace(d.LwM2M.Endpoint) == "" {
+			return invalid("device %s: empty lwm2m endpoint", d.ID)
+		}
+		if (d.LwM2M.PSKIdentity == "") != d.LwM2M.PSKKey.Empty() {
+			return invalid("device %s: psk identity and key go together", d.ID)
+		}
+	default:
+		return invalid("device %s: protocol %q, want dm or lwm2m", d.ID, d.Protocol)
+	}
+	return nil
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+}
+
+// validID accepts printable ids without '/' or NUL, at most 128 bytes.
+func validID(what, id string) error {
+	if id == "" || len(id) > 128 || strings.ContainsAny(id, "/\x00") || strings.TrimSpace(id) != id {
+		return invalid("%s %q: want 1-128 bytes, no '/', NUL or surrounding spaces", what, id)
+	}
+	return nil
+}
