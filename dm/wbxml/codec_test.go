@@ -385,10 +385,14 @@ func FuzzDecodeDocument(f *testing.F) {
 	})
 }
 
-// normalizeEmpty makes nil and empty text (and Opaque on empty text) equal.
+// normalizeEmpty makes nil and empty text (and Opaque on empty text) equal,
+// and marks text holding a NUL as Opaque, as Encode writes it.
 func normalizeEmpty(e *Element) {
 	if len(e.Text) == 0 {
 		e.Text, e.Opaque = nil, false
+	}
+	if bytes.IndexByte(e.Text, 0) >= 0 {
+		e.Opaque = true
 	}
 	if len(e.Children) == 0 {
 		e.Children = nil

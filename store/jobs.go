@@ -1,0 +1,209 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/fumo-gw/fumo-gw/fleet"
+	bolt "go.etcd.io/bbolt"
+)
+
+func getJob(tx *bolt.Tx, id string) (fleet.Job, error) {
+	var j fleet.Job
+	if err := getJSON(tx.Bucket(bucketJobs), id, &j); err != nil {
+		return j, fmt.Errorf("store: job %s: %w", id, err)
+	}
+	return j, nil
+}
+
+// putJob writes j and moves its index entries from old (nil when new).
+func putJob(tx *bolt.Tx, old, j *fleet.Job) error {
+	if old != nil {
+		if err := tx.Bucket(bucketJobState).Delete(indexKey(string(old.State), old.ID)); err != nil {
+			return err
+		}
+	}
+	if err := tx.Bucket(bucketJobState).Put(indexKey(string(j.State), j.ID), nil); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketJobDevice).Put(indexKey(j.DeviceID, j.ID), nil); err != nil {
+		return err
+	}
+	if j.CampaignID != "" {
+		if err := tx.Bucket(bucketJobCampaign).Put(indexKey(j.CampaignID, j.ID), nil); err != nil {
+			return err
+		}
+	}
+	return putJSON(tx.Bucket(bucketJobs), j.ID, j)
+}
+
+// CreateJob stores a new job (state queued unless set) for an existing
+// device and package.
+func (s *Store) CreateJob(ctx context.Context, j fleet.Job) (fleet.Job, error) {
+	if j.State == "" {
+		j.State = fleet.JobQueued
+	}
+	if err := j.Validate(); err != nil {
+		return j, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	now := s.opts.Now().UTC()
+	j.Created, j.Updated = now, now
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketJobs).Get([]byte(j.ID)) != nil {
+			return fmt.Errorf("store: job %s: %w", j.ID, ErrExists)
+		}
+		if tx.Bucket(bucketDevices).Get([]byte(j.DeviceID)) == nil {
+			return fmt.Errorf("store: job %s: device %s: %w", j.ID, j.DeviceID, ErrNotFound)
+		}
+		if tx.Bucket(bucketPackages).Get([]byte(j.PackageID)) == nil {
+			return fmt.Errorf("store: job %s: package %s: %w", j.ID, j.PackageID, ErrNotFound)
+		}
+		if j.CampaignID != "" && tx.Bucket(bucketCampaigns).Get([]byte(j.CampaignID)) == nil {
+			return fmt.Errorf("store: job %s: campaign %s: %w", j.ID, j.CampaignID, ErrNotFound)
+		}
+		return putJob(tx, nil, &j)
+	})
+	return j, err
+}
+
+// Job returns the job with id.
+func (s *Store) Job(ctx context.Context, id string) (fleet.Job, error) {
+	var j fleet.Job
+	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
+		j, err = getJob(tx, id)
+		return err
+	})
+	return j, err
+}
+
+// Transition asks to move a job from one state to another. Mutate, when
+// set, changes other fields in the same write (attempts, reason, codes,
+// deadlines); it must not change the id, device, package or state.
+type Transition struct {
+	JobID  string
+	From   fleet.JobState
+	To     fleet.JobState
+	Note   string
+	Mutate func(*fleet.Job) error
+}
+
+func (s *Store) transition(tx *bolt.Tx, t Transition) (fleet.Job, error) {
+	old, err := getJob(tx, t.JobID)
+	if err != nil {
+		return old, err
+	}
+	if old.State != t.From {
+		return old, fmt.Errorf("store: job %s is %s, not %s: %w", t.JobID, old.State, t.From, ErrStale)
+	}
+	if !fleet.CanTransition(t.From, t.To) {
+		return old, fmt.Errorf("store: job %s: %s -> %s: %w", t.JobID, t.From, t.To, ErrTransition)
+	}
+	j := old
+	j.History = append(append([]fleet.Transition(nil), old.History...), fleet.Transition{From: t.From, To: t.To, At: s.opts.Now().UTC(), Note: t.Note})
+	j.Native = append([]fleet.NativeCode(nil), old.Native...)
+	if t.Mutate != nil {
+		if err := t.Mutate(&j); err != nil {
+			return old, err
+		}
+	}
+	if j.ID != old.ID || j.DeviceID != old.DeviceID || j.PackageID != old.PackageID || j.CampaignID != old.CampaignID || j.State != old.State {
+		return old, fmt.Errorf("store: job %s: mutate changed identity or state: %w", t.JobID, ErrInvalid)
+	}
+	j.State, j.Updated = t.To, s.opts.Now().UTC()
+	if err := j.Validate(); err != nil {
+		return old, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return j, putJob(tx, &old, &j)
+}
+
+// TransitionJob moves a job if it is still in t.From (ErrStale otherwise,
+// so two workers cannot both advance it). It returns after the change is
+// committed and fsynced: the caller may act on it.
+func (s *Store) TransitionJob(ctx context.Context, t Transition) (fleet.Job, error) {
+	var j fleet.Job
+	err := s.update(ctx, func(tx *bolt.Tx) (err error) {
+		j, err = s.transition(tx, t)
+		return err
+	})
+	return j, err
+}
+
+// TransitionJobGrouped is TransitionJob sharing one commit (and fsync)
+// with the transitions other goroutines make at the same moment. It
+// returns after that commit. A refused transition does not hold back the
+// others: its error is returned to its caller only.
+func (s *Store) TransitionJobGrouped(ctx context.Context, t Transition) (fleet.Job, error) {
+	if err := ctx.Err(); err != nil {
+		return fleet.Job{}, err
+	}
+	var j fleet.Job
+	var refused error
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		// Batch may run this more than once: start clean every time.
+		j, refused = fleet.Job{}, nil
+		var err error
+		j, err = s.transition(tx, t)
+		if err != nil {
+			refused = err
+		}
+		return nil
+	})
+	if err != nil {
+		return j, err
+	}
+	return j, refused
+}
+
+// JobFilter selects jobs; set at most one of State, DeviceID, CampaignID
+// (the index used), or none for all. After and Limit page by id.
+type JobFilter struct {
+	State      fleet.JobState
+	DeviceID   string
+	CampaignID string
+	After      string
+	Limit      int
+}
+
+// Jobs lists jobs matching f, ordered by id within the index.
+func (s *Store) Jobs(ctx context.Context, f JobFilter) ([]fleet.Job, error) {
+	var out []fleet.Job
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		var ids []string
+		switch {
+		case f.State != "":
+			ids = indexIDs(tx.Bucket(bucketJobState), string(f.State), f.After, f.Limit)
+		case f.DeviceID != "":
+			ids = indexIDs(tx.Bucket(bucketJobDevice), f.DeviceID, f.After, f.Limit)
+		case f.CampaignID != "":
+			ids = indexIDs(tx.Bucket(bucketJobCampaign), f.CampaignID, f.After, f.Limit)
+		default:
+			c := tx.Bucket(bucketJobs).Cursor()
+			k, _ := c.Seek([]byte(f.After))
+			for ; k != nil && (f.Limit == 0 || len(ids) < f.Limit); k, _ = c.Next() {
+				if string(k) != f.After {
+					ids = append(ids, string(k))
+				}
+			}
+		}
+		for _, id := range ids {
+			j, err := getJob(tx, id)
+			if err != nil {
+				return err
+			}
+			out = append(out, j)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// CountJobs counts a campaign's jobs by state (all jobs when campaignID is
+// empty).
+func (s *Store) CountJobs(ctx context.Context, campaignID string) (map[fleet.JobState]int, error) {
+	counts := map[fleet.JobState]int{}
+	jobs, err := s.Jobs(ctx, JobFilter{CampaignID: campaignID})
+	for _, j := range jobs {
+		counts[j.State]++
+	}
+	return counts, err
+}
