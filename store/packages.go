@@ -200,30 +200,35 @@ func (r *PackageReader) Size() int64 { return r.pkg.Size }
 // Package is the package's record.
 func (r *PackageReader) Package() fleet.Package { return r.pkg }
 
-func (r *PackageReader) chunkAt(i int64) ([]byte, error) {
+// copyAt copies from chunk i, starting at offset within it, into p. The
+// chunk is cached in a buffer reused from chunk to chunk; the copy happens
+// under the lock, so concurrent ReadAt calls never see a buffer change.
+func (r *PackageReader) copyAt(p []byte, i, within int64) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if i == r.cur {
-		return r.data, nil
-	}
-	var data []byte
-	err := r.s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketBlobs).Bucket([]byte(r.pkg.ID))
-		if b == nil {
-			return fmt.Errorf("store: package %s: %w", r.pkg.ID, ErrNotFound)
+	if i != r.cur {
+		err := r.s.db.View(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketBlobs).Bucket([]byte(r.pkg.ID))
+			if b == nil {
+				return fmt.Errorf("store: package %s: %w", r.pkg.ID, ErrNotFound)
+			}
+			v := b.Get(binary.BigEndian.AppendUint64(nil, uint64(i)))
+			if v == nil {
+				return fmt.Errorf("store: package %s: chunk %d missing: %w", r.pkg.ID, i, ErrNotFound)
+			}
+			r.data = append(r.data[:0], v...) // v lives only inside the transaction
+			return nil
+		})
+		if err != nil {
+			r.cur = -1
+			return 0, err
 		}
-		v := b.Get(binary.BigEndian.AppendUint64(nil, uint64(i)))
-		if v == nil {
-			return fmt.Errorf("store: package %s: chunk %d missing: %w", r.pkg.ID, i, ErrNotFound)
-		}
-		data = append(r.data[:0:0], v...)
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		r.cur = i
 	}
-	r.cur, r.data = i, data
-	return data, nil
+	if within >= int64(len(r.data)) {
+		return 0, fmt.Errorf("store: package %s: chunk %d shorter than expected: %w", r.pkg.ID, i, ErrNotFound)
+	}
+	return copy(p, r.data[within:]), nil
 }
 
 // ReadAt reads len(p) bytes at off (io.EOF at the end).
@@ -237,11 +242,11 @@ func (r *PackageReader) ReadAt(p []byte, off int64) (int, error) {
 		if pos >= r.pkg.Size {
 			return n, io.EOF
 		}
-		c, err := r.chunkAt(pos / r.chunk)
+		m, err := r.copyAt(p[n:], pos/r.chunk, pos%r.chunk)
+		n += m
 		if err != nil {
 			return n, err
 		}
-		n += copy(p[n:], c[pos%r.chunk:])
 	}
 	return n, nil
 }

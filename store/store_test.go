@@ -385,3 +385,37 @@ func TestOpen_Schema(t *testing.T) {
 	}
 	s3.Close()
 }
+
+// TestPackageReader_ConcurrentReadAt: ranges served to several devices at
+// once from one reader stay correct.
+func TestPackageReader_ConcurrentReadAt(t *testing.T) {
+	s, _ := openTest(t)
+	data := make([]byte, 8*1024+5)
+	for i := range data {
+		data[i] = byte(i % 251)
+	}
+	s.PutPackage(ctx, pkgOf("p1", data), bytes.NewReader(data))
+	r, err := s.OpenPackage(ctx, "p1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func(g int) {
+			buf := make([]byte, 700)
+			for off := int64(g * 97); off < int64(len(data)); off += 700 {
+				n, err := r.ReadAt(buf, off)
+				if err != nil && err != io.EOF || !bytes.Equal(buf[:n], data[off:off+int64(n)]) {
+					done <- errors.New("mismatch at " + strings.Repeat("x", 0) + string(rune('0'+g)))
+					return
+				}
+			}
+			done <- nil
+		}(g)
+	}
+	for g := 0; g < 8; g++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
