@@ -8,6 +8,16 @@ import "github.com/fumo-gw/fumo-gw/dm/syncml"
 func numbered(s *Session, entry string, msgID int, c syncml.Command) (syncml.Command, []Inflight) {
 	var inflight []Inflight
 	var walk func(c syncml.Command) syncml.Command
+	// container registers a Sequence or Atomic (it always gets a Status)
+	// before the commands inside it, and numbers those.
+	container := func(id, name string, cmds []syncml.Command) []syncml.Command {
+		inflight = append(inflight, Inflight{EntryID: entry, MsgID: msgID, CmdID: id, Cmd: name})
+		out := make([]syncml.Command, len(cmds))
+		for i, inner := range cmds {
+			out[i] = walk(inner)
+		}
+		return out
+	}
 	walk = func(c syncml.Command) syncml.Command {
 		id := s.nextCmdID()
 		noResp := false
@@ -36,21 +46,13 @@ func numbered(s *Session, entry string, msgID int, c syncml.Command) (syncml.Com
 			x.CmdID, noResp, out = id, c.NoResp, &x
 		case *syncml.Sequence:
 			x := *c
-			x.CmdID, noResp = id, c.NoResp
-			inflight = append(inflight, Inflight{EntryID: entry, MsgID: msgID, CmdID: id, Cmd: c.CommandName()})
-			x.Commands = make([]syncml.Command, len(c.Commands))
-			for i, inner := range c.Commands {
-				x.Commands[i] = walk(inner)
-			}
+			x.CmdID = id
+			x.Commands = container(id, c.CommandName(), c.Commands)
 			return &x
 		case *syncml.Atomic:
 			x := *c
-			x.CmdID, noResp = id, c.NoResp
-			inflight = append(inflight, Inflight{EntryID: entry, MsgID: msgID, CmdID: id, Cmd: c.CommandName()})
-			x.Commands = make([]syncml.Command, len(c.Commands))
-			for i, inner := range c.Commands {
-				x.Commands[i] = walk(inner)
-			}
+			x.CmdID = id
+			x.Commands = container(id, c.CommandName(), c.Commands)
 			return &x
 		default:
 			return c
