@@ -114,21 +114,30 @@ func (s *Store) init(tx *bolt.Tx) error {
 		}
 	}
 	if version > 0 {
-		for v := version + 1; v <= SchemaVersion; v++ {
-			m, ok := s.opts.Migrations[v]
-			if !ok {
-				return fmt.Errorf("store: no migration to schema %d: %w", v, ErrSchema)
-			}
-			if err := m(tx); err != nil {
-				return fmt.Errorf("store: migration to schema %d: %w", v, err)
-			}
-			s.log.Info("migrated", "schema", v)
+		if err := s.migrate(tx, version, SchemaVersion); err != nil {
+			return err
 		}
 	}
 	if err := tx.Bucket(bucketMeta).Put(keySchema, binary.BigEndian.AppendUint64(nil, SchemaVersion)); err != nil {
 		return err
 	}
 	return s.cleanStaging(tx)
+}
+
+// migrate runs the migrations from version from to version to, in order,
+// inside tx; a missing step is an error and nothing is changed.
+func (s *Store) migrate(tx *bolt.Tx, from, to int) error {
+	for v := from + 1; v <= to; v++ {
+		m, ok := s.opts.Migrations[v]
+		if !ok {
+			return fmt.Errorf("store: no migration to schema %d: %w", v, ErrSchema)
+		}
+		if err := m(tx); err != nil {
+			return fmt.Errorf("store: migration to schema %d: %w", v, err)
+		}
+		s.log.Info("migrated", "schema", v)
+	}
+	return nil
 }
 
 // cleanStaging drops package uploads a crash left unfinished.

@@ -419,3 +419,23 @@ func TestPackageReader_ConcurrentReadAt(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrate runs the migration hook in order and stops at a missing step.
+func TestMigrate(t *testing.T) {
+	s, _ := openTest(t)
+	var ran []int
+	s.opts.Migrations = map[int]Migration{
+		2: func(tx *txAlias) error { ran = append(ran, 2); return tx.Bucket(bucketMeta).Put([]byte("m2"), []byte("x")) },
+		3: func(tx *txAlias) error { ran = append(ran, 3); return nil },
+	}
+	if err := s.db.Update(func(tx *txAlias) error { return s.migrate(tx, 1, 3) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(ran) != 2 || ran[0] != 2 || ran[1] != 3 || !strings.Contains(dump(t, s), `meta/"m2"`) {
+		t.Errorf("ran %v", ran)
+	}
+	err := s.db.Update(func(tx *txAlias) error { return s.migrate(tx, 1, 4) })
+	if !errors.Is(err, ErrSchema) {
+		t.Errorf("missing step: %v", err)
+	}
+}
