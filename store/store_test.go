@@ -425,7 +425,10 @@ func TestMigrate(t *testing.T) {
 	s, _ := openTest(t)
 	var ran []int
 	s.opts.Migrations = map[int]Migration{
-		2: func(tx *txAlias) error { ran = append(ran, 2); return tx.Bucket(bucketMeta).Put([]byte("m2"), []byte("x")) },
+		2: func(tx *txAlias) error {
+			ran = append(ran, 2)
+			return tx.Bucket(bucketMeta).Put([]byte("m2"), []byte("x"))
+		},
 		3: func(tx *txAlias) error { ran = append(ran, 3); return nil },
 	}
 	if err := s.db.Update(func(tx *txAlias) error { return s.migrate(tx, 1, 3) }); err != nil {
