@@ -46,6 +46,12 @@ type StepInput struct {
 	Alert func(a *syncml.Alert) int
 	// Nonce supplies fresh nonces (NewNonce in production).
 	Nonce func() ([]byte, error)
+	// ReadBlob reads n bytes at off of a queued command's blob.
+	ReadBlob func(ref string, off int64, n int) ([]byte, error)
+	// MaxMsgSize and MaxObjSize are the server's own limits, announced in
+	// its SyncHdr Meta when set; MaxObjSize bounds a client's large object
+	// (DefaultMaxObjSize when 0).
+	MaxMsgSize, MaxObjSize int64
 }
 
 // StepOutput is the answer and what to store before sending it.
@@ -82,8 +88,13 @@ func Step(in StepInput) (StepOutput, error) {
 	s.ClientMsgID = msgID
 	s.ServerMsgID++
 	s.CmdID = 0
-	if m := in.Msg.Header.Meta; m != nil && m.MaxMsgSize > 0 {
-		s.MaxMsgSize = m.MaxMsgSize
+	if m := in.Msg.Header.Meta; m != nil {
+		if m.MaxMsgSize > 0 {
+			s.MaxMsgSize = m.MaxMsgSize
+		}
+		if m.MaxObjSize > 0 {
+			s.MaxObjSize = m.MaxObjSize
+		}
 	}
 	out := StepOutput{}
 	r := newReply(&s, in)
@@ -119,6 +130,14 @@ func Step(in StepInput) (StepOutput, error) {
 
 	wantsMore := false
 	for _, c := range in.Msg.Body.Commands {
+		if li := s.LargeIn; li != nil {
+			// Only the next chunk of the client's object may come now.
+			if res, ok := c.(*syncml.Results); !ok || len(res.Items) == 0 || itemURI(res.Items[0]) != li.LocURI {
+				if _, isStatus := c.(*syncml.Status); !isStatus {
+					r.abandonLargeIn()
+				}
+			}
+		}
 		switch c := c.(type) {
 		case *syncml.Status:
 			r.takeStatus(c, &out)
@@ -163,6 +182,9 @@ func Step(in StepInput) (StepOutput, error) {
 			r.status(c.CommandID(), c.CommandName(), 405, nil, false)
 		}
 	}
+	if in.Msg.Body.Final {
+		r.abandonLargeIn() // a final message ends the client's object
+	}
 	out.Done = r.complete()
 
 	switch {
@@ -174,14 +196,19 @@ func Step(in StepInput) (StepOutput, error) {
 	default:
 		// The device has answered everything it will answer to earlier
 		// commands; what is still in flight goes back to the queue.
+		if lo := s.LargeOut; lo != nil && r.find(strconv.Itoa(lo.MsgID), lo.CmdID) >= 0 {
+			s.LargeOut = nil // its chunk went unanswered: the object starts again later
+		}
 		for _, f := range s.Inflight {
 			if !contains(out.Unanswered, f.EntryID) {
 				out.Unanswered = append(out.Unanswered, f.EntryID)
 			}
 		}
 		s.Inflight, s.Partial = nil, nil
-		r.addQueued(in.Queue, &out)
-		if len(out.Sent) == 0 {
+		if err := r.addQueued(in.Queue, &out); err != nil {
+			return StepOutput{}, err
+		}
+		if len(out.Sent) == 0 && !r.sentChunk {
 			// Nothing more to say: statuses and Final end the session.
 			s.Ended = true
 			r.msg.Body.Final = true

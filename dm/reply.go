@@ -12,6 +12,7 @@ type reply struct {
 	in          StepInput
 	msg         *syncml.Message
 	allSent     bool
+	sentChunk   bool // a large object chunk is in the message
 	serverNonce []byte
 	// answered are the commands whose Status came in this message, so
 	// that a Results after its Status still finds its entry.
@@ -29,6 +30,9 @@ func newReply(s *Session, in StepInput) *reply {
 	}}
 	if !s.ServerAccepted {
 		m.Header.Cred = in.Server.Cred()
+	}
+	if in.MaxMsgSize > 0 || in.MaxObjSize > 0 {
+		m.Header.Meta = &syncml.Meta{MaxMsgSize: in.MaxMsgSize, MaxObjSize: in.MaxObjSize}
 	}
 	return &reply{s: s, in: in, msg: m, answered: map[string]Inflight{}}
 }
@@ -99,6 +103,10 @@ func (r *reply) takeStatus(st *syncml.Status, out *StepOutput) {
 		return // a status for nothing we sent: nothing to route
 	}
 	f := r.s.Inflight[i]
+	if r.takeChunkStatus(f, st.Code) {
+		r.s.Inflight = append(r.s.Inflight[:i], r.s.Inflight[i+1:]...)
+		return
+	}
 	o := r.partial(f.EntryID, r.outerCmdID(f.EntryID))
 	o.Statuses = append(o.Statuses, CommandStatus{CmdID: f.CmdID, Cmd: f.Cmd, Code: st.Code, Items: st.Items})
 	r.s.Inflight = append(r.s.Inflight[:i], r.s.Inflight[i+1:]...)
@@ -116,16 +124,32 @@ func (r *reply) outerCmdID(entry string) string {
 }
 
 func (r *reply) takeResults(res *syncml.Results) {
-	f, ok := r.answered[res.MsgRef+"/"+res.CmdRef]
-	if !ok {
-		i := r.find(res.MsgRef, res.CmdRef)
-		if i < 0 {
-			return // Results for nothing we asked
+	var f Inflight
+	var outer string
+	if li := r.s.LargeIn; li != nil && len(res.Items) > 0 && itemURI(res.Items[0]) == li.LocURI {
+		f, outer = Inflight{EntryID: li.EntryID, CmdID: li.CmdID}, li.OuterCmdID
+	} else {
+		var ok bool
+		f, ok = r.answered[res.MsgRef+"/"+res.CmdRef]
+		if !ok {
+			i := r.find(res.MsgRef, res.CmdRef)
+			if i < 0 {
+				return // Results for nothing we asked
+			}
+			f = r.s.Inflight[i]
 		}
-		f = r.s.Inflight[i]
+		outer = r.outerCmdID(f.EntryID)
 	}
-	o := r.partial(f.EntryID, r.outerCmdID(f.EntryID))
-	o.Results = append(o.Results, res.Items...)
+	code, whole := r.takeLargeResults(res, f, outer)
+	if len(whole) > 0 {
+		o := r.partial(f.EntryID, outer)
+		o.Results = append(o.Results, whole...)
+	}
+	if code != 0 {
+		// Chunked results are acknowledged (213, 424, 416, or 200 for
+		// the last chunk); whole Results get no Status.
+		r.status(res.CmdID, "Results", code, nil, false)
+	}
 }
 
 // complete moves the outcomes whose commands are all answered out of the
@@ -134,7 +158,8 @@ func (r *reply) complete() []Outcome {
 	var done []Outcome
 	kept := r.s.Partial[:0]
 	for _, o := range r.s.Partial {
-		waiting := false
+		waiting := r.s.LargeIn != nil && r.s.LargeIn.EntryID == o.EntryID ||
+			r.s.LargeOut != nil && r.s.LargeOut.EntryID == o.EntryID
 		for _, f := range r.s.Inflight {
 			if f.EntryID == o.EntryID {
 				waiting = true
@@ -153,24 +178,64 @@ func (r *reply) complete() []Outcome {
 
 // addQueued appends queued commands while the message stays under the
 // device's MaxMsgSize; allSent tells whether the whole queue went.
-func (r *reply) addQueued(queue []QueuedCommand, out *StepOutput) {
+func (r *reply) addQueued(queue []QueuedCommand, out *StepOutput) error {
 	r.allSent = true
+	if lo := r.s.LargeOut; lo != nil {
+		// The object in progress goes on, alone until its last chunk.
+		res, err := r.sendChunk(lo)
+		switch {
+		case err != nil:
+			return err
+		case res == largeMore:
+			r.allSent = false
+			return nil
+		case res == largeDone:
+			r.s.LargeOut = nil
+		default:
+			r.s.LargeOut = nil
+			out.TooLarge = append(out.TooLarge, lo.EntryID)
+		}
+	}
 	for _, q := range queue {
+		if q.Blob != "" {
+			res, err := r.startLarge(q)
+			switch {
+			case err != nil:
+				return err
+			case res == largeTooLarge:
+				out.TooLarge = append(out.TooLarge, q.ID)
+				continue
+			case res == largeNoRoom && len(out.Sent) == 0 && !r.sentChunk:
+				// Not even a message with nothing else has room.
+				out.TooLarge = append(out.TooLarge, q.ID)
+				continue
+			case res == largeNoRoom:
+				r.allSent = false
+				return nil
+			}
+			out.Sent = append(out.Sent, q.ID)
+			if res == largeMore {
+				r.allSent = false
+				return nil
+			}
+			continue
+		}
 		saved, savedCmd := len(r.msg.Body.Commands), r.s.CmdID
 		cmd, inflight := numbered(r.s, q.ID, r.s.ServerMsgID, q.Command)
 		r.add(cmd)
 		if r.s.MaxMsgSize > 0 && r.size() > r.s.MaxMsgSize {
 			r.msg.Body.Commands, r.s.CmdID = r.msg.Body.Commands[:saved], savedCmd
-			if len(out.Sent) == 0 {
+			if len(out.Sent) == 0 && !r.sentChunk {
 				out.TooLarge = append(out.TooLarge, q.ID)
 				continue
 			}
 			r.allSent = false
-			return
+			return nil
 		}
 		r.s.Inflight = append(r.s.Inflight, inflight...)
 		out.Sent = append(out.Sent, q.ID)
 	}
+	return nil
 }
 
 // size is the encoded size of the message so far, with room for Final.

@@ -33,6 +33,12 @@ type Session struct {
 	// Partial holds the answers gathered so far for queue entries that
 	// are not complete yet.
 	Partial []Outcome `json:"partial,omitempty"`
+	// MaxObjSize is the client's limit for one object (0: none given).
+	MaxObjSize int64 `json:"max_obj_size,omitempty"`
+	// LargeOut is the server's large object being sent in chunks;
+	// LargeIn the client's being received.
+	LargeOut *LargeOut `json:"large_out,omitempty"`
+	LargeIn  *LargeIn  `json:"large_in,omitempty"`
 	// Ended: the session is over; a new message needs a new SessionID.
 	Ended bool `json:"ended"`
 }
@@ -50,6 +56,11 @@ type Inflight struct {
 type QueuedCommand struct {
 	ID      string
 	Command syncml.Command
+	// Blob, when set, holds the Data of the command's only Item: BlobSize
+	// bytes read through StepInput.ReadBlob, sent as a large object when
+	// they do not fit one message.
+	Blob     string
+	BlobSize int64
 }
 
 // Outcome is what the device answered to one queued command: the Status of
@@ -95,5 +106,14 @@ func (s Session) clone() Session {
 		partial[i] = o
 	}
 	s.Partial = partial
+	if s.LargeOut != nil {
+		lo := *s.LargeOut
+		s.LargeOut = &lo
+	}
+	if s.LargeIn != nil {
+		li := *s.LargeIn
+		li.Data = append([]byte(nil), li.Data...)
+		s.LargeIn = &li
+	}
 	return s
 }

@@ -198,6 +198,9 @@ func (s *Store) DeleteDevice(ctx context.Context, id string) error {
 		if err := unindexDevice(tx, &d); err != nil {
 			return err
 		}
+		if err := deleteDMState(tx, id); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketDevices).Delete([]byte(id))
 	})
 }

@@ -1,13 +1,18 @@
 package store
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/fumo-gw/fumo-gw/fleet"
+)
 
 // Sentinel errors; callers branch with errors.Is.
 var (
 	// ErrNotFound: no record with that id.
-	ErrNotFound = errors.New("store: not found")
+	ErrNotFound = fmt.Errorf("store: %w", fleet.ErrNotFound)
 	// ErrExists: a record (or a unique key such as a DM device id) exists.
-	ErrExists = errors.New("store: already exists")
+	ErrExists = fmt.Errorf("store: %w", fleet.ErrExists)
 	// ErrInvalid: the record fails validation (wraps fleet.ErrInvalid).
 	ErrInvalid = errors.New("store: invalid record")
 	// ErrStale: a conditional update found another state than expected.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -159,6 +160,19 @@ func (s *Store) DeletePackage(ctx context.Context, id string) error {
 				return fmt.Errorf("store: package %s is used by job %s: %w", id, k, ErrInUse)
 			}
 			return err
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket(bucketDMCommands).ForEach(func(k, v []byte) error {
+			var c fleet.DMCommand
+			if err := json.Unmarshal(v, &c); err != nil {
+				return err
+			}
+			if c.Blob == id && !c.State.Terminal() {
+				return fmt.Errorf("store: package %s is queued for device %s: %w", id, c.DeviceID, ErrInUse)
+			}
+			return nil
 		})
 		if err != nil {
 			return err

@@ -30,9 +30,14 @@ var (
 	bucketJobDevice   = []byte("job_device")
 	bucketJobCampaign = []byte("job_campaign")
 	bucketCampaigns   = []byte("campaigns")
+	bucketDMCommands  = []byte("dm_commands")
+	bucketDMQueue     = []byte("dm_queue")
+	bucketDMSessions  = []byte("dm_sessions")
+	bucketDMTokens    = []byte("dm_session_tokens")
 
 	allBuckets = [][]byte{bucketMeta, bucketDevices, bucketDevProtocol, bucketDevModel, bucketDevDMID, bucketDevEndpoint,
-		bucketPackages, bucketPkgStaging, bucketBlobs, bucketJobs, bucketJobState, bucketJobDevice, bucketJobCampaign, bucketCampaigns}
+		bucketPackages, bucketPkgStaging, bucketBlobs, bucketJobs, bucketJobState, bucketJobDevice, bucketJobCampaign, bucketCampaigns,
+		bucketDMCommands, bucketDMQueue, bucketDMSessions, bucketDMTokens}
 	keySchema = []byte("schema")
 )
 

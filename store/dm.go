@@ -1,0 +1,292 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/fumo-gw/fumo-gw/fleet"
+)
+
+// The DM server's state: queued commands (by id, and ordered per device)
+// and sessions (per device and by RespURI token). dm declares the
+// interface; these methods implement it.
+
+func getDMCommand(tx *bolt.Tx, id string) (fleet.DMCommand, error) {
+	var c fleet.DMCommand
+	if err := getJSON(tx.Bucket(bucketDMCommands), id, &c); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return c, fmt.Errorf("store: dm command %s: %w", id, ErrNotFound)
+		}
+		return c, err
+	}
+	return c, nil
+}
+
+func seqKey(deviceID string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(append([]byte(deviceID), 0), seq)
+}
+
+// EnqueueDMCommand adds c at the end of its device's queue (state pending)
+// and returns it with Seq and times set. The device must exist and speak DM.
+func (s *Store) EnqueueDMCommand(ctx context.Context, c fleet.DMCommand) (fleet.DMCommand, error) {
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		d, err := getDevice(tx, c.DeviceID)
+		if err != nil {
+			return err
+		}
+		if d.Protocol != fleet.ProtocolDM {
+			return fmt.Errorf("store: device %s is not a DM device: %w", d.ID, ErrInvalid)
+		}
+		c.BlobSize = 0
+		if c.Blob != "" {
+			var p fleet.Package
+			if err := getJSON(tx.Bucket(bucketPackages), c.Blob, &p); err != nil {
+				return fmt.Errorf("store: package %s: %w", c.Blob, err)
+			}
+			c.BlobSize = p.Size
+		}
+		b := tx.Bucket(bucketDMCommands)
+		if b.Get([]byte(c.ID)) != nil {
+			return fmt.Errorf("store: dm command %s: %w", c.ID, ErrExists)
+		}
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		now := s.opts.Now().UTC()
+		c.Seq, c.State, c.Created, c.Updated = seq, fleet.DMCommandPending, now, now
+		c.SessionID, c.Attempts, c.Outcome, c.Error = "", 0, nil, ""
+		if err := putJSON(b, c.ID, c); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketDMQueue).Put(seqKey(c.DeviceID, seq), []byte(c.ID))
+	})
+	return c, err
+}
+
+// DMCommand returns one queued command with its state and outcome.
+func (s *Store) DMCommand(ctx context.Context, id string) (fleet.DMCommand, error) {
+	var c fleet.DMCommand
+	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
+		c, err = getDMCommand(tx, id)
+		return err
+	})
+	return c, err
+}
+
+// DMCommands lists a device's commands not finished yet, in queue order.
+func (s *Store) DMCommands(ctx context.Context, deviceID string) ([]fleet.DMCommand, error) {
+	var out []fleet.DMCommand
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		p := append([]byte(deviceID), 0)
+		c := tx.Bucket(bucketDMQueue).Cursor()
+		for k, v := c.Seek(p); k != nil && len(k) == len(p)+8 && string(k[:len(p)]) == string(p); k, v = c.Next() {
+			cmd, err := getDMCommand(tx, string(v))
+			if err != nil {
+				return err
+			}
+			out = append(out, cmd)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// DMSession returns a stored session.
+func (s *Store) DMSession(ctx context.Context, deviceID, sessionID string) (fleet.DMSession, error) {
+	var ss fleet.DMSession
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		if err := getJSON(tx.Bucket(bucketDMSessions), string(indexKey(deviceID, sessionID)), &ss); err != nil {
+			return fmt.Errorf("store: dm session %s/%s: %w", deviceID, sessionID, err)
+		}
+		return nil
+	})
+	return ss, err
+}
+
+// DMSessionByToken returns the session a RespURI token names.
+func (s *Store) DMSessionByToken(ctx context.Context, token string) (fleet.DMSession, error) {
+	var ss fleet.DMSession
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		key := tx.Bucket(bucketDMTokens).Get([]byte(token))
+		if key == nil {
+			return fmt.Errorf("store: dm session token: %w", ErrNotFound)
+		}
+		return getJSON(tx.Bucket(bucketDMSessions), string(key), &ss)
+	})
+	return ss, err
+}
+
+// CommitDMStep stores what one DM message changed, all or nothing: the
+// session (a new session replaces the device's earlier ones), command
+// states and outcomes, and the device record. Sent commands must be
+// pending (or sent in another session); requeued and finished ones must
+// belong to the device and not be finished already.
+func (s *Store) CommitDMStep(ctx context.Context, st fleet.DMStep) error {
+	ss := st.Session
+	if ss.DeviceID == "" || ss.SessionID == "" || ss.Token == "" {
+		return fmt.Errorf("store: dm session without device, id or token: %w", ErrInvalid)
+	}
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		now := s.opts.Now().UTC()
+		d, err := getDevice(tx, ss.DeviceID)
+		if err != nil {
+			return err
+		}
+		if st.Device != nil {
+			nd := d
+			nd.DM = cloneDM(d.DM)
+			if err := st.Device(&nd); err != nil {
+				return err
+			}
+			nd.ID, nd.Created, nd.Updated = d.ID, d.Created, now
+			if err := validateDevice(&nd); err != nil {
+				return err
+			}
+			if err := putDevice(tx, &d, &nd); err != nil {
+				return err
+			}
+		}
+		sessions, tokens := tx.Bucket(bucketDMSessions), tx.Bucket(bucketDMTokens)
+		key := indexKey(ss.DeviceID, ss.SessionID)
+		if sessions.Get(key) == nil {
+			// A device runs one session at a time: a new one ends the others.
+			var old []fleet.DMSession
+			p := append([]byte(ss.DeviceID), 0)
+			c := sessions.Cursor()
+			for k, v := c.Seek(p); k != nil && len(k) > len(p) && string(k[:len(p)]) == string(p); k, v = c.Next() {
+				var o fleet.DMSession
+				if err := json.Unmarshal(v, &o); err != nil {
+					return err
+				}
+				old = append(old, o)
+			}
+			for _, o := range old {
+				if err := tokens.Delete([]byte(o.Token)); err != nil {
+					return err
+				}
+				if err := sessions.Delete(indexKey(o.DeviceID, o.SessionID)); err != nil {
+					return err
+				}
+			}
+		}
+		ss.Updated = now
+		if err := putJSON(sessions, string(key), ss); err != nil {
+			return err
+		}
+		if err := tokens.Put([]byte(ss.Token), key); err != nil {
+			return err
+		}
+		cmds := tx.Bucket(bucketDMCommands)
+		change := func(id string, fn func(*fleet.DMCommand) error) error {
+			c, err := getDMCommand(tx, id)
+			if err != nil {
+				return err
+			}
+			if c.DeviceID != ss.DeviceID {
+				return fmt.Errorf("store: dm command %s belongs to device %s: %w", id, c.DeviceID, ErrInvalid)
+			}
+			if c.State.Terminal() {
+				return fmt.Errorf("store: dm command %s is %s: %w", id, c.State, ErrStale)
+			}
+			if err := fn(&c); err != nil {
+				return err
+			}
+			c.Updated = now
+			if c.State.Terminal() {
+				if err := tx.Bucket(bucketDMQueue).Delete(seqKey(c.DeviceID, c.Seq)); err != nil {
+					return err
+				}
+			}
+			return putJSON(cmds, id, c)
+		}
+		for _, id := range st.Sent {
+			err := change(id, func(c *fleet.DMCommand) error {
+				if c.State == fleet.DMCommandSent && c.SessionID == ss.SessionID {
+					return fmt.Errorf("store: dm command %s already sent in session %s: %w", id, ss.SessionID, ErrStale)
+				}
+				c.State, c.SessionID = fleet.DMCommandSent, ss.SessionID
+				c.Attempts++
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		for _, id := range st.Requeue {
+			if err := change(id, func(c *fleet.DMCommand) error {
+				c.State = fleet.DMCommandPending
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		for _, f := range st.Finished {
+			if !f.State.Terminal() {
+				return fmt.Errorf("store: dm command %s finished as %q: %w", f.ID, f.State, ErrInvalid)
+			}
+			if err := change(f.ID, func(c *fleet.DMCommand) error {
+				c.State, c.Outcome, c.Error = f.State, f.Outcome, f.Error
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// deleteDMState removes a device's sessions and queued commands.
+func deleteDMState(tx *bolt.Tx, deviceID string) error {
+	p := append([]byte(deviceID), 0)
+	var keys, tokens [][]byte
+	sessions := tx.Bucket(bucketDMSessions)
+	c := sessions.Cursor()
+	for k, v := c.Seek(p); k != nil && len(k) > len(p) && string(k[:len(p)]) == string(p); k, v = c.Next() {
+		var o fleet.DMSession
+		if err := json.Unmarshal(v, &o); err != nil {
+			return err
+		}
+		keys, tokens = append(keys, append([]byte(nil), k...)), append(tokens, []byte(o.Token))
+	}
+	for i := range keys {
+		if err := sessions.Delete(keys[i]); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketDMTokens).Delete(tokens[i]); err != nil {
+			return err
+		}
+	}
+	var qkeys, ids [][]byte
+	q := tx.Bucket(bucketDMQueue)
+	qc := q.Cursor()
+	for k, v := qc.Seek(p); k != nil && len(k) == len(p)+8 && string(k[:len(p)]) == string(p); k, v = qc.Next() {
+		qkeys, ids = append(qkeys, append([]byte(nil), k...)), append(ids, append([]byte(nil), v...))
+	}
+	for i := range qkeys {
+		if err := q.Delete(qkeys[i]); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketDMCommands).Delete(ids[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReadPackageAt reads len(p) bytes of a stored package at off.
+func (s *Store) ReadPackageAt(ctx context.Context, id string, p []byte, off int64) (int, error) {
+	r, err := s.OpenPackage(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	return r.ReadAt(p, off)
+}
