@@ -691,4 +691,3 @@ func (s *Server) Trigger(ctx context.Context, deviceID string, o TriggerOptions)
 	}
 	return syncml.SessionIDHex(sid), nil
 }
-
