@@ -317,7 +317,7 @@ func (s *dmSession) serverAuthentic(m *syncml.Message, hmac string, body []byte)
 // answer processes a server message and builds the device's next one;
 // done reports the end of the session.
 func (s *dmSession) answer(in *syncml.Message) (*syncml.Message, bool, error) {
-	hdr := -1
+	hdr, chal := -1, false
 	var cmds []syncml.Command
 	final := in.Body.Final
 	moreAsked := false
@@ -331,7 +331,7 @@ func (s *dmSession) answer(in *syncml.Message) (*syncml.Message, bool, error) {
 			continue
 		}
 		if st.CmdRef == "0" {
-			hdr = st.Code
+			hdr, chal = st.Code, st.Chal != nil
 			if st.Chal != nil && st.Chal.Meta != nil && st.Chal.Meta.NextNonce != nil {
 				s.d.Nonce = st.Chal.Meta.NextNonce
 			}
@@ -356,7 +356,8 @@ func (s *dmSession) answer(in *syncml.Message) (*syncml.Message, bool, error) {
 		if s.authed || len(cmds) > 0 {
 			return nil, false, fmt.Errorf("%w: %d after authentication", ErrProtocol, hdr)
 		}
-		if !final || s.msgID >= 3 {
+		if !final || !chal {
+			// No new challenge: the server gave up on this session.
 			return nil, true, fmt.Errorf("%w (status %d)", ErrAuthRefused, hdr)
 		}
 		// Package 1 again, with credentials computed on the new nonce.
@@ -557,7 +558,7 @@ func (s *dmSession) sendChunk(m *syncml.Message) {
 	res.CmdID = s.nextCmd()
 	res.Items = []syncml.Item{it}
 	o.cmd.CmdID = res.CmdID
-	m.Body.Commands = append(m.Body.Commands, &res)
+	s.add(m, &res)
 	o.sent = end
 	if end == len(o.data) {
 		s.out = nil
