@@ -129,13 +129,16 @@ func (s *Store) DMSessionByToken(ctx context.Context, token string) (fleet.DMSes
 // session (a new session replaces the device's earlier ones), command
 // states and outcomes, and the device record. Sent commands must be
 // pending (or sent in another session); requeued and finished ones must
-// belong to the device and not be finished already.
+// belong to the device and not be finished already. Concurrent steps of
+// different devices share one commit (group commit, no added delay); each
+// returns only once its step is on disk.
 func (s *Store) CommitDMStep(ctx context.Context, st fleet.DMStep) error {
 	ss := st.Session
 	if ss.DeviceID == "" || ss.SessionID == "" || ss.Token == "" {
 		return fmt.Errorf("store: dm session without device, id or token: %w", ErrInvalid)
 	}
-	return s.update(ctx, func(tx *bolt.Tx) error {
+	// The function may run more than once: it only reads its inputs.
+	return s.grouped(ctx, func(tx *bolt.Tx) error {
 		now := s.opts.Now().UTC()
 		d, err := getDevice(tx, ss.DeviceID)
 		if err != nil {

@@ -66,9 +66,10 @@ func DefaultOptions() Options {
 
 // Store is the gateway's state in one bbolt file. Safe for concurrent use.
 type Store struct {
-	db   *bolt.DB
-	opts Options
-	log  *slog.Logger
+	db    *bolt.DB
+	opts  Options
+	log   *slog.Logger
+	group *groupCommit
 }
 
 // Open opens (or creates) the store at path, runs the migrations its schema
@@ -94,7 +95,7 @@ func Open(path string, o *Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Store{db: db, opts: opts, log: opts.Logger.With("component", "store")}
+	s := &Store{db: db, opts: opts, log: opts.Logger.With("component", "store"), group: &groupCommit{}}
 	if err := db.Update(s.init); err != nil {
 		db.Close()
 		return nil, err
