@@ -38,6 +38,10 @@ type StepInput struct {
 	Server  ServerAuth // Scheme 0: the server sends no credentials
 	// Queue holds the device's commands not sent yet, oldest first.
 	Queue []QueuedCommand
+	// LoadQueue, when set, replaces Queue: it is called once the client's
+	// commands are processed, so that commands queued by an alert handler
+	// during this message go out in its reply.
+	LoadQueue func() ([]QueuedCommand, error)
 	// RespURI, when set, goes into every server SyncHdr.
 	RespURI string
 	// Alert decides the status of a client alert the engine does not
@@ -205,7 +209,13 @@ func Step(in StepInput) (StepOutput, error) {
 			}
 		}
 		s.Inflight, s.Partial = nil, nil
-		if err := r.addQueued(in.Queue, &out); err != nil {
+		queue := in.Queue
+		if in.LoadQueue != nil {
+			if queue, err = in.LoadQueue(); err != nil {
+				return StepOutput{}, err
+			}
+		}
+		if err := r.addQueued(queue, &out); err != nil {
 			return StepOutput{}, err
 		}
 		if len(out.Sent) == 0 && !r.sentChunk {

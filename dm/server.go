@@ -299,14 +299,20 @@ func (s *Server) handle(r *http.Request) (*response, error) {
 			return s.refusal(msg, enc, contentType, 400, "encoding changed inside the session")
 		}
 	}
-	queue, failed := s.queue(ctx, dev.ID, msg.Header.SessionID)
+	var failed []fleet.DMCommand
+	loadQueue := func() ([]QueuedCommand, error) {
+		var q []QueuedCommand
+		var err error
+		q, failed, err = s.queue(ctx, dev.ID, msg.Header.SessionID)
+		return q, err
+	}
 	client, server, err := authOf(&dev)
 	if err != nil {
 		return nil, err
 	}
 	in := StepInput{
 		Msg: msg, Body: body, HMAC: r.Header.Get(syncml.HMACHeaderName),
-		Session: state, Client: client, Server: server, Queue: queue,
+		Session: state, Client: client, Server: server, LoadQueue: loadQueue,
 		RespURI: s.respURI(r, sess.Token),
 		Alert: func(a *syncml.Alert) int {
 			return s.alert(ctx, AlertEvent{DeviceID: dev.ID, SessionID: msg.Header.SessionID, Alert: a})
@@ -445,11 +451,10 @@ func (s *Server) session(ctx context.Context, token string, dev *fleet.Device, m
 
 // queue returns the device's commands to send in this session, and the
 // stored commands that no longer decode (they are failed at commit).
-func (s *Server) queue(ctx context.Context, deviceID, sessionID string) ([]QueuedCommand, []fleet.DMCommand) {
+func (s *Server) queue(ctx context.Context, deviceID, sessionID string) ([]QueuedCommand, []fleet.DMCommand, error) {
 	cmds, err := s.cfg.Store.DMCommands(ctx, deviceID)
 	if err != nil {
-		s.log.Error("dm: reading queue", "device", deviceID, "err", err)
-		return nil, nil
+		return nil, nil, fmt.Errorf("dm: reading the queue of %s: %w", deviceID, err)
 	}
 	var q []QueuedCommand
 	var failed []fleet.DMCommand
@@ -464,7 +469,7 @@ func (s *Server) queue(ctx context.Context, deviceID, sessionID string) ([]Queue
 		}
 		q = append(q, QueuedCommand{ID: c.ID, Command: cmd, Blob: c.Blob, BlobSize: c.BlobSize})
 	}
-	return q, failed
+	return q, failed, nil
 }
 
 func authOf(d *fleet.Device) (ClientAuth, ServerAuth, error) {
