@@ -340,6 +340,20 @@ func (s *Server) handle(r *http.Request) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
+	if want := dev.DM.TriggerSessionID; want != "" && out.Auth.Accepted && hasAlert(msg, AlertServerInitiated) {
+		if !sameSessionID(want, msg.Header.SessionID) {
+			s.log.Warn("dm: Alert 1200 session does not carry the Package 0 session id", "device", dev.ID, "session", msg.Header.SessionID, "want", want)
+		} else {
+			mutate := step.Device
+			step.Device = func(d *fleet.Device) error {
+				d.DM.TriggerSessionID = ""
+				if mutate != nil {
+					return mutate(d)
+				}
+				return nil
+			}
+		}
+	}
 	// State first, then the answer: a crash after this point replays
 	// nothing the device saw.
 	if err := s.cfg.Store.CommitDMStep(ctx, step); err != nil {
@@ -691,8 +705,33 @@ func (s *Server) Trigger(ctx context.Context, deviceID string, o TriggerOptions)
 	if err != nil {
 		return "", err
 	}
+	hexID := syncml.SessionIDHex(sid)
+	// Recorded before it is sent: the answering session must carry it.
+	if _, err := s.cfg.Store.UpdateDevice(ctx, deviceID, func(d *fleet.Device) error {
+		d.DM.TriggerSessionID = hexID
+		return nil
+	}); err != nil {
+		return "", err
+	}
 	if err := s.cfg.Notifier.Notify(ctx, d.DM.DeviceID, pkg0); err != nil {
 		return "", err
 	}
-	return syncml.SessionIDHex(sid), nil
+	s.log.Info("dm: package 0 sent", "device", deviceID, "session", hexID)
+	return hexID, nil
+}
+
+func hasAlert(m *syncml.Message, code int) bool {
+	for _, c := range m.Body.Commands {
+		if a, ok := c.(*syncml.Alert); ok && a.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// sameSessionID compares session ids as hex numbers ("00AB" is "ab").
+func sameSessionID(a, b string) bool {
+	x, err1 := syncml.ParseSessionIDHex(a)
+	y, err2 := syncml.ParseSessionIDHex(b)
+	return err1 == nil && err2 == nil && x == y
 }

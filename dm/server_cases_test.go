@@ -668,7 +668,13 @@ func TestPackage0(t *testing.T) {
 	if err != nil || syncml.SessionIDHex(n.SessionID) != sid || n.ServerID != "fumo-gw" || n.Initiator != syncml.InitiatorServer {
 		t.Fatalf("notification %+v (%v), session %s", n, err, sid)
 	}
+	if dev := g.device("dev1"); dev.DM.TriggerSessionID != sid {
+		t.Errorf("trigger session id not recorded before sending: %q", dev.DM.TriggerSessionID)
+	}
 	rep := session(t, d, sim.SessionOptions{ServerInitiated: true, SessionID: sid})
+	if dev := g.device("dev1"); dev.DM.TriggerSessionID != "" {
+		t.Errorf("the answering session did not clear the trigger: %q", dev.DM.TriggerSessionID)
+	}
 	if rep.SessionID != sid {
 		t.Errorf("session %s", rep.SessionID)
 	}
@@ -677,5 +683,23 @@ func TestPackage0(t *testing.T) {
 	}
 	if r := g.result(id); r.State != fleet.DMCommandDone {
 		t.Errorf("queued command after the triggered session: %s", r.State)
+	}
+}
+
+// TestAlertHandlerQueuesInSameSession: a command the alert subscriber
+// queues while handling a 1226 goes out in the reply to that message.
+func TestAlertHandlerQueuesInSameSession(t *testing.T) {
+	g := newGateway(t, dm.Config{})
+	d := g.provision("dev1", "md5", syncml.EncodingXML)
+	var id string
+	g.alerts.hook = func(dm.AlertEvent) { id = g.enqueue("dev1", get("./DevDetail/FwV"), "") }
+	alert := syncml.Alert{Code: 1226, Items: []syncml.Item{{Source: &syncml.Location{LocURI: "./FwUpdate/x"},
+		Meta: &syncml.Meta{Type: "org.openmobilealliance.dm.firmwareupdate.update", Format: "int"}, Data: []byte("200")}}}
+	rep := session(t, d, sim.SessionOptions{Alerts: []syncml.Alert{alert}})
+	if rep.Messages != 2 {
+		t.Errorf("%d client messages, want 2", rep.Messages)
+	}
+	if r := g.result(id); r.State != fleet.DMCommandDone {
+		t.Errorf("command queued by the alert handler: %s", r.State)
 	}
 }

@@ -56,12 +56,17 @@ type alertLog struct {
 	mu   sync.Mutex
 	got  []dm.AlertEvent
 	code int
+	hook func(dm.AlertEvent)
 }
 
 func (l *alertLog) HandleAlert(_ context.Context, ev dm.AlertEvent) int {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.got = append(l.got, ev)
+	hook := l.hook
+	l.mu.Unlock()
+	if hook != nil {
+		hook(ev)
+	}
 	return l.code
 }
 

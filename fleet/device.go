@@ -50,6 +50,10 @@ type DMInfo struct {
 	ServerNonce    []byte            `json:"server_nonce,omitempty"` // issued by the device for the server's credential
 	DevInfo        map[string]string `json:"dev_info,omitempty"`
 	DevDetail      map[string]string `json:"dev_detail,omitempty"`
+	// TriggerSessionID is the session id of the last Package 0 sent (hex,
+	// as the device writes it in its Alert 1200 session); cleared when that
+	// session arrives.
+	TriggerSessionID string `json:"trigger_session_id,omitempty"`
 }
 
 // LwM2MInfo is what an LwM2M device needs.
