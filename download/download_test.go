@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -104,8 +103,8 @@ func TestUnguessable(t *testing.T) {
 	good := d.URL(base, "job1", "fw2")
 	sig := good[strings.LastIndex(good, "/")+1:]
 	for _, url := range []string{
-		base + "/fw/job1/other/" + sig,              // another package with job1's signature
-		base + "/fw/job2/fw2/" + sig,                // another job
+		base + "/fw/job1/other/" + sig, // another package with job1's signature
+		base + "/fw/job2/fw2/" + sig,   // another job
 		base + "/fw/job1/fw2/" + strings.Repeat("0", len(sig)),
 		base + "/fw/job1/fw2",
 		base + "/fw/job1/missing/" + sig,
@@ -121,5 +120,4 @@ func TestUnguessable(t *testing.T) {
 	if _, err := download.New(nil, []byte("short"), "", nil); err == nil {
 		t.Error("short key accepted")
 	}
-	_ = fmt.Sprint()
 }
