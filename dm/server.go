@@ -626,23 +626,34 @@ func randomHex(n int) (string, error) {
 // only Item, streamed as a large object. The device gets it in its next
 // session; its outcome comes through the ResultHandler and Result.
 func (s *Server) Enqueue(ctx context.Context, deviceID string, cmd syncml.Command, blob string) (string, error) {
-	if blob != "" && len(commandItems(cmd)) != 1 {
-		return "", fmt.Errorf("%w: a blob needs a command with exactly one item", ErrBadCommand)
-	}
-	raw, err := EncodeCommand(cmd)
-	if err != nil {
-		return "", err
-	}
 	id, err := randomHex(12)
 	if err != nil {
 		return "", err
 	}
-	c, err := s.cfg.Store.EnqueueDMCommand(ctx, fleet.DMCommand{ID: id, DeviceID: deviceID, Command: raw, Blob: blob})
+	if err := s.EnqueueAs(ctx, id, deviceID, cmd, blob); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// EnqueueAs is Enqueue with the caller's id, so that a caller that may
+// repeat itself (a driver resuming after a restart) queues a command once:
+// a second call with the same id returns an error wrapping
+// fleet.ErrExists and changes nothing.
+func (s *Server) EnqueueAs(ctx context.Context, id, deviceID string, cmd syncml.Command, blob string) error {
+	if blob != "" && len(commandItems(cmd)) != 1 {
+		return fmt.Errorf("%w: a blob needs a command with exactly one item", ErrBadCommand)
+	}
+	raw, err := EncodeCommand(cmd)
 	if err != nil {
-		return "", fmt.Errorf("dm: enqueue for %s: %w", deviceID, err)
+		return err
+	}
+	_, err = s.cfg.Store.EnqueueDMCommand(ctx, fleet.DMCommand{ID: id, DeviceID: deviceID, Command: raw, Blob: blob})
+	if err != nil {
+		return fmt.Errorf("dm: enqueue for %s: %w", deviceID, err)
 	}
 	s.log.Info("dm: command queued", "device", deviceID, "command", id, "cmd", cmd.CommandName())
-	return c.ID, nil
+	return nil
 }
 
 // Result returns a queued command's state and, once the device answered,

@@ -11,4 +11,6 @@ var ErrInvalid = errors.New("fleet: invalid")
 var (
 	ErrNotFound = errors.New("not found")
 	ErrExists   = errors.New("already exists")
+	// ErrStale: a conditional change found the record in another state.
+	ErrStale = errors.New("stale state")
 )

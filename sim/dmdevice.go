@@ -66,6 +66,7 @@ type DMDevice struct {
 	// objects (fault injection).
 	LieAboutSize bool
 
+	sessMu sync.Mutex // one session at a time
 	mu     sync.Mutex
 	tree   map[string][]byte
 	alerts []syncml.Alert
@@ -153,6 +154,8 @@ type dmSession struct {
 
 // Session runs one DM session with the server until it ends.
 func (d *DMDevice) Session(ctx context.Context, o SessionOptions) (*SessionReport, error) {
+	d.sessMu.Lock()
+	defer d.sessMu.Unlock()
 	if o.SessionID == "" {
 		var b [2]byte
 		rand.Read(b[:])

@@ -16,7 +16,7 @@ var (
 	// ErrInvalid: the record fails validation (wraps fleet.ErrInvalid).
 	ErrInvalid = errors.New("store: invalid record")
 	// ErrStale: a conditional update found another state than expected.
-	ErrStale = errors.New("store: stale state")
+	ErrStale = fmt.Errorf("store: %w", fleet.ErrStale)
 	// ErrTransition: the job state change is not allowed.
 	ErrTransition = errors.New("store: transition not allowed")
 	// ErrIntegrity: package bytes whose SHA-256 is not the declared one.

@@ -207,3 +207,19 @@ func (s *Store) CountJobs(ctx context.Context, campaignID string) (map[fleet.Job
 	}
 	return counts, err
 }
+
+// MoveJob is TransitionJob in the shape drivers declare (they do not
+// import the store): from -> to with a note and an optional mutation.
+func (s *Store) MoveJob(ctx context.Context, id string, from, to fleet.JobState, note string, mutate func(*fleet.Job) error) (fleet.Job, error) {
+	return s.TransitionJob(ctx, Transition{JobID: id, From: from, To: to, Note: note, Mutate: mutate})
+}
+
+// JobsOfDevice lists a device's jobs.
+func (s *Store) JobsOfDevice(ctx context.Context, deviceID string) ([]fleet.Job, error) {
+	return s.Jobs(ctx, JobFilter{DeviceID: deviceID})
+}
+
+// JobsInState lists the jobs in one state.
+func (s *Store) JobsInState(ctx context.Context, state fleet.JobState) ([]fleet.Job, error) {
+	return s.Jobs(ctx, JobFilter{State: state})
+}

@@ -9,6 +9,9 @@ import (
 // devices place it differently, so it is configured per device or model.
 type Root string
 
+// DefaultRoot is the FUMO root of a device whose record names none.
+const DefaultRoot Root = "./FwUpdate/1"
+
 // Validate checks that r is an absolute DM URI ("./..." with no empty, "."
 // or ".." segment and no trailing slash).
 func (r Root) Validate() error {

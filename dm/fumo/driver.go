@@ -1,0 +1,496 @@
+package fumo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/fumo-gw/fumo-gw/dm"
+	"github.com/fumo-gw/fumo-gw/dm/syncml"
+	"github.com/fumo-gw/fumo-gw/fleet"
+)
+
+// JobStore is what the driver keeps its state in; store.Store implements
+// it. Errors wrap fleet.ErrNotFound and fleet.ErrStale.
+type JobStore interface {
+	Job(ctx context.Context, id string) (fleet.Job, error)
+	JobsOfDevice(ctx context.Context, deviceID string) ([]fleet.Job, error)
+	JobsInState(ctx context.Context, state fleet.JobState) ([]fleet.Job, error)
+	MoveJob(ctx context.Context, id string, from, to fleet.JobState, note string, mutate func(*fleet.Job) error) (fleet.Job, error)
+	Package(ctx context.Context, id string) (fleet.Package, error)
+	Device(ctx context.Context, id string) (fleet.Device, error)
+}
+
+// Queue is the DM server side the driver uses; *dm.Server implements it.
+type Queue interface {
+	EnqueueAs(ctx context.Context, id, deviceID string, cmd syncml.Command, blob string) error
+	Result(ctx context.Context, id string) (dm.CommandResult, error)
+	Trigger(ctx context.Context, deviceID string, o dm.TriggerOptions) (string, error)
+}
+
+// Event is what the driver tells its Listener: a job's progress or end,
+// or an alert it could not match (JobID empty).
+type Event struct {
+	JobID    string
+	DeviceID string
+	State    fleet.JobState
+	Result   ResultCode // the device's FUMO result, 0 before it reported
+	Reason   fleet.Reason
+	Note     string
+}
+
+// Listener receives driver events.
+type Listener interface {
+	JobEvent(ctx context.Context, ev Event)
+}
+
+// DriverConfig sets up a Driver.
+type DriverConfig struct {
+	Jobs  JobStore
+	Queue Queue
+	// PackageURL is the URL a device downloads a job's package from
+	// (download.Server.URL with the gateway's public base).
+	PackageURL func(jobID, pkgID string) string
+	// Trigger sends a Package 0 once a job's commands are queued.
+	Trigger bool
+	// Verify reads ./DevDetail/FwV after a successful update and compares
+	// it with the package version.
+	Verify   bool
+	Listener Listener
+	Logger   *slog.Logger
+}
+
+// Driver runs FUMO jobs of DM devices on top of the DM command queue.
+// Every step is a committed job transition first, then commands queued
+// under ids derived from the job id, so that a driver resuming after a
+// restart repeats nothing the device could see.
+type Driver struct {
+	cfg DriverConfig
+	log *slog.Logger
+}
+
+// Command ids of a job's queued commands.
+func deliverID(job string) string { return job + ".deliver" }
+func execID(job string) string    { return job + ".exec" }
+func verifyID(job string) string  { return job + ".verify" }
+
+// ErrJob: a job the driver cannot run (not a DM device, unknown package,
+// bad FUMO root, a pull job without a package URL).
+var ErrJob = errors.New("fumo: job cannot run")
+
+// NewDriver checks cfg.
+func NewDriver(cfg DriverConfig) (*Driver, error) {
+	if cfg.Jobs == nil || cfg.Queue == nil {
+		return nil, fmt.Errorf("fumo: driver needs a job store and a DM queue: %w", ErrJob)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Driver{cfg: cfg, log: cfg.Logger.With("component", "fumo")}, nil
+}
+
+func operationOf(op fleet.Operation) Operation {
+	switch op {
+	case fleet.OpDownload:
+		return OpDownload
+	case fleet.OpUpdate:
+		return OpUpdate
+	}
+	return OpDownloadAndUpdate
+}
+
+func (d *Driver) emit(ctx context.Context, ev Event) {
+	d.log.Info("fumo: job event", "job", ev.JobID, "device", ev.DeviceID, "state", ev.State, "result", int(ev.Result), "reason", ev.Reason, "note", ev.Note)
+	if d.cfg.Listener != nil {
+		d.cfg.Listener.JobEvent(ctx, ev)
+	}
+}
+
+// move commits a transition and reports it; a job already moved by
+// someone else (stale) is not an error for a driver that repeats itself.
+func (d *Driver) move(ctx context.Context, j fleet.Job, to fleet.JobState, note string, result ResultCode, mutate func(*fleet.Job) error) (fleet.Job, error) {
+	nj, err := d.cfg.Jobs.MoveJob(ctx, j.ID, j.State, to, note, mutate)
+	if err != nil {
+		return j, err
+	}
+	d.emit(ctx, Event{JobID: nj.ID, DeviceID: nj.DeviceID, State: nj.State, Result: result, Reason: nj.Reason, Note: note})
+	return nj, nil
+}
+
+// fail ends a job with a reason and the native code.
+func (d *Driver) fail(ctx context.Context, j fleet.Job, reason fleet.Reason, code int, note string) error {
+	_, err := d.move(ctx, j, fleet.JobFailed, note, ResultCode(code), func(j *fleet.Job) error {
+		j.Reason = reason
+		if code != 0 {
+			j.Native = append(j.Native, fleet.NativeCode{Protocol: fleet.ProtocolDM, Code: code})
+		}
+		return nil
+	})
+	return err
+}
+
+// Start runs a queued job: it commits waiting_device, queues the FUMO
+// commands (Replace PkgURL or PkgData, Exec with the job id as
+// Correlator) and, when configured, wakes the device with a Package 0.
+func (d *Driver) Start(ctx context.Context, jobID string) error {
+	j, err := d.cfg.Jobs.Job(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	if j.State != fleet.JobQueued {
+		return fmt.Errorf("fumo: job %s is %s, not queued: %w", j.ID, j.State, fleet.ErrStale)
+	}
+	if _, _, err := d.plan(ctx, j); err != nil {
+		return err
+	}
+	j, err = d.move(ctx, j, fleet.JobWaitingDevice, "FUMO commands queued", 0, func(j *fleet.Job) error { j.Attempts++; return nil })
+	if err != nil {
+		return err
+	}
+	return d.queueCommands(ctx, j)
+}
+
+type planned struct {
+	id   string
+	cmd  syncml.Command
+	blob string
+}
+
+// plan returns the commands of a job and the device's FUMO root.
+func (d *Driver) plan(ctx context.Context, j fleet.Job) ([]planned, Root, error) {
+	dev, err := d.cfg.Jobs.Device(ctx, j.DeviceID)
+	if err != nil {
+		return nil, "", err
+	}
+	if dev.Protocol != fleet.ProtocolDM || dev.DM == nil {
+		return nil, "", fmt.Errorf("fumo: device %s is not a DM device: %w", dev.ID, ErrJob)
+	}
+	root := Root(dev.DM.FUMORoot)
+	if root == "" {
+		root = DefaultRoot
+	}
+	if err := root.Validate(); err != nil {
+		return nil, "", fmt.Errorf("%w: %w", ErrJob, err)
+	}
+	pkg, err := d.cfg.Jobs.Package(ctx, j.PackageID)
+	if err != nil {
+		return nil, "", fmt.Errorf("fumo: job %s: %w", j.ID, err)
+	}
+	op := operationOf(j.Operation)
+	var cmds []planned
+	switch {
+	case j.Operation == fleet.OpUpdate:
+		// The package is already on the device.
+	case j.Delivery == fleet.DeliveryPush:
+		c := ReplacePkgData(root, nil)
+		c.Items[0].Data = nil // the queue streams the stored package
+		cmds = append(cmds, planned{deliverID(j.ID), c, pkg.ID})
+		op = OpUpdate // pushed data is installed by Exec Update
+	default:
+		if d.cfg.PackageURL == nil {
+			return nil, "", fmt.Errorf("fumo: job %s: no package URL for pull delivery: %w", j.ID, ErrJob)
+		}
+		c, err := ReplacePkgURL(root, op, d.cfg.PackageURL(j.ID, pkg.ID))
+		if err != nil {
+			return nil, "", fmt.Errorf("%w: %w", ErrJob, err)
+		}
+		cmds = append(cmds, planned{deliverID(j.ID), c, ""})
+	}
+	if !(j.Delivery == fleet.DeliveryPush && j.Operation == fleet.OpDownload) {
+		cmds = append(cmds, planned{execID(j.ID), Exec(root, op, j.ID), ""})
+	}
+	return cmds, root, nil
+}
+
+func (d *Driver) queueCommands(ctx context.Context, j fleet.Job) error {
+	cmds, _, err := d.plan(ctx, j)
+	if err != nil {
+		return d.fail(ctx, j, fleet.ReasonUnknown, 0, err.Error())
+	}
+	for _, c := range cmds {
+		if err := d.cfg.Queue.EnqueueAs(ctx, c.id, j.DeviceID, c.cmd, c.blob); err != nil && !errors.Is(err, fleet.ErrExists) {
+			return err
+		}
+	}
+	if d.cfg.Trigger {
+		if _, err := d.cfg.Queue.Trigger(ctx, j.DeviceID, dm.TriggerOptions{UIMode: 1}); err != nil {
+			// The device still gets its commands when it calls in.
+			d.log.Warn("fumo: package 0 not delivered", "job", j.ID, "device", j.DeviceID, "err", err)
+		}
+	}
+	return nil
+}
+
+// CommandFinished follows the statuses of a job's commands (dm.ResultHandler).
+func (d *Driver) CommandFinished(ctx context.Context, r dm.CommandResult) {
+	jobID, kind, ok := strings.Cut(r.ID, ".")
+	if !ok {
+		return // not a driver command
+	}
+	j, err := d.cfg.Jobs.Job(ctx, jobID)
+	if err != nil || j.State.Terminal() {
+		return
+	}
+	if err := d.onCommand(ctx, j, kind, r); err != nil && !errors.Is(err, fleet.ErrStale) {
+		d.log.Error("fumo: command result", "job", jobID, "command", r.ID, "err", err)
+	}
+}
+
+func (d *Driver) onCommand(ctx context.Context, j fleet.Job, kind string, r dm.CommandResult) error {
+	if r.State == fleet.DMCommandFailed {
+		return d.fail(ctx, j, fleet.ReasonUnknown, 0, "command "+kind+": "+r.Error)
+	}
+	code := 0
+	if r.Outcome != nil {
+		code = r.Outcome.Code()
+	}
+	switch kind {
+	case "deliver":
+		if code != 200 && code != 202 {
+			return d.fail(ctx, j, reasonOfStatus(code), code, fmt.Sprintf("device answered %d to the package delivery", code))
+		}
+		if j.State == fleet.JobWaitingDevice {
+			j, err := d.move(ctx, j, fleet.JobDelivering, "package delivery accepted", 0, nil)
+			if err != nil {
+				return err
+			}
+			if j.Delivery == fleet.DeliveryPush && j.Operation == fleet.OpDownload {
+				if j, err = d.move(ctx, j, fleet.JobDelivered, "package pushed", 0, nil); err != nil {
+					return err
+				}
+				if j, err = d.move(ctx, j, fleet.JobVerifying, "package on the device", 0, nil); err != nil {
+					return err
+				}
+				_, err = d.move(ctx, j, fleet.JobSucceeded, "package pushed to the device", 0, nil)
+				return err
+			}
+		}
+		return nil
+	case "exec":
+		switch {
+		case code == 200 || code == 202:
+			if j.State == fleet.JobWaitingDevice || j.State == fleet.JobDelivering {
+				_, err := d.move(ctx, j, fleet.JobUpdating, fmt.Sprintf("Exec accepted (%d); waiting for the device's report", code), 0, nil)
+				return err
+			}
+			return nil
+		default:
+			return d.fail(ctx, j, reasonOfStatus(code), code, fmt.Sprintf("device answered %d to Exec", code))
+		}
+	case "verify":
+		return d.onVerify(ctx, j, r)
+	}
+	return nil
+}
+
+func (d *Driver) onVerify(ctx context.Context, j fleet.Job, r dm.CommandResult) error {
+	if j.State != fleet.JobVerifying {
+		return nil
+	}
+	pkg, err := d.cfg.Jobs.Package(ctx, j.PackageID)
+	if err != nil {
+		return err
+	}
+	fwv := ""
+	if r.Outcome != nil {
+		for _, it := range r.Outcome.Results {
+			if it.Source != nil && it.Source.LocURI == DevDetailFwV {
+				fwv = strings.TrimSpace(string(it.Data))
+			}
+		}
+	}
+	if fwv == "" || fwv != pkg.Version {
+		return d.fail(ctx, j, fleet.ReasonUpdateFailed, 0, fmt.Sprintf("device reports firmware %q after the update, package is %q", fwv, pkg.Version))
+	}
+	_, err = d.move(ctx, j, fleet.JobSucceeded, "firmware "+fwv+" verified", ResultSuccessful, nil)
+	return err
+}
+
+// HandleAlert takes Generic Alerts (dm.AlertHandler): FUMO results are
+// matched to their job by Correlator, then by device and operation; the
+// status is 200 (202 for device requests the server acts on later), 415
+// for a FUMO alert it cannot read, 0 (the server's default) for alerts of
+// other management objects.
+func (d *Driver) HandleAlert(ctx context.Context, ev dm.AlertEvent) int {
+	if ev.Alert.Code != AlertCodeGeneric {
+		return 0
+	}
+	reports, err := ParseGenericAlert(ev.Alert)
+	switch {
+	case errors.Is(err, ErrNotFUMOAlert):
+		return 0
+	case err != nil:
+		d.emit(ctx, Event{DeviceID: ev.DeviceID, Note: "unreadable FUMO alert: " + err.Error()})
+		return 415
+	}
+	code := 200
+	for _, rep := range reports {
+		if rep.Type.IsRequest() {
+			d.emit(ctx, Event{DeviceID: ev.DeviceID, Note: "device asks for an update (" + rep.Type.String() + ")"})
+			code = 202
+			continue
+		}
+		j, ok := d.match(ctx, ev.DeviceID, rep)
+		if !ok {
+			d.emit(ctx, Event{DeviceID: ev.DeviceID, Result: rep.Result, Note: fmt.Sprintf("FUMO result %d (correlator %q) matches no job of this device", rep.Result, rep.Correlator)})
+			continue
+		}
+		if err := d.onReport(ctx, j, rep); err != nil && !errors.Is(err, fleet.ErrStale) {
+			d.log.Error("fumo: report", "job", j.ID, "err", err)
+			return 500
+		}
+	}
+	return code
+}
+
+// match finds the job a report belongs to.
+func (d *Driver) match(ctx context.Context, deviceID string, rep Report) (fleet.Job, bool) {
+	if rep.Correlator != "" {
+		j, err := d.cfg.Jobs.Job(ctx, rep.Correlator)
+		if err == nil && j.DeviceID == deviceID && !j.State.Terminal() {
+			return j, true
+		}
+		return fleet.Job{}, false
+	}
+	jobs, err := d.cfg.Jobs.JobsOfDevice(ctx, deviceID)
+	if err != nil {
+		return fleet.Job{}, false
+	}
+	for _, j := range jobs {
+		if j.State.Terminal() || j.State == fleet.JobQueued {
+			continue
+		}
+		op := operationOf(j.Operation)
+		if j.Delivery == fleet.DeliveryPush {
+			op = OpUpdate
+		}
+		if op.AlertType() == rep.Type {
+			return j, true
+		}
+	}
+	return fleet.Job{}, false
+}
+
+// onReport applies a FUMO result to its job.
+func (d *Driver) onReport(ctx context.Context, j fleet.Job, rep Report) error {
+	if !rep.Result.Successful() {
+		return d.fail(ctx, j, ReasonOf(rep.Result), int(rep.Result), fmt.Sprintf("device reported %d (%s)", int(rep.Result), rep.Result))
+	}
+	var err error
+	if j.State == fleet.JobWaitingDevice || j.State == fleet.JobDelivering {
+		// The Exec's status comes after its 1226 in this message.
+		if j, err = d.move(ctx, j, fleet.JobUpdating, "device reported before the Exec status", rep.Result, nil); err != nil {
+			return err
+		}
+	}
+	if j.State == fleet.JobDelivered {
+		if j, err = d.move(ctx, j, fleet.JobUpdating, "", rep.Result, nil); err != nil {
+			return err
+		}
+	}
+	if j.State != fleet.JobUpdating {
+		return nil // already past this point
+	}
+	record := func(j *fleet.Job) error {
+		j.Native = append(j.Native, fleet.NativeCode{Protocol: fleet.ProtocolDM, Code: int(rep.Result)})
+		return nil
+	}
+	if !d.cfg.Verify || j.Operation == fleet.OpDownload {
+		_, err = d.move(ctx, j, fleet.JobSucceeded, fmt.Sprintf("device reported %d", int(rep.Result)), rep.Result, record)
+		return err
+	}
+	if j, err = d.move(ctx, j, fleet.JobVerifying, fmt.Sprintf("device reported %d; reading its firmware version", int(rep.Result)), rep.Result, record); err != nil {
+		return err
+	}
+	return d.queueVerify(ctx, j)
+}
+
+func (d *Driver) queueVerify(ctx context.Context, j fleet.Job) error {
+	err := d.cfg.Queue.EnqueueAs(ctx, verifyID(j.ID), j.DeviceID, GetFirmwareVersion(), "")
+	if errors.Is(err, fleet.ErrExists) {
+		return nil
+	}
+	return err
+}
+
+// Resume picks up every unfinished DM job after a restart: commands not
+// queued yet are queued (ids make this idempotent) and results stored
+// while the driver was down are applied.
+func (d *Driver) Resume(ctx context.Context) error {
+	for _, st := range []fleet.JobState{fleet.JobWaitingDevice, fleet.JobDelivering, fleet.JobDelivered, fleet.JobUpdating, fleet.JobVerifying} {
+		jobs, err := d.cfg.Jobs.JobsInState(ctx, st)
+		if err != nil {
+			return err
+		}
+		for _, j := range jobs {
+			dev, err := d.cfg.Jobs.Device(ctx, j.DeviceID)
+			if err != nil || dev.Protocol != fleet.ProtocolDM {
+				continue
+			}
+			switch st {
+			case fleet.JobWaitingDevice:
+				err = d.queueCommands(ctx, j)
+			case fleet.JobVerifying:
+				err = d.queueVerify(ctx, j)
+			}
+			if err != nil {
+				return err
+			}
+			for _, kind := range []string{"deliver", "exec", "verify"} {
+				r, err := d.cfg.Queue.Result(ctx, j.ID+"."+kind)
+				if err != nil || !r.State.Terminal() {
+					continue
+				}
+				d.CommandFinished(ctx, r)
+			}
+		}
+	}
+	return nil
+}
+
+// ReasonOf classifies a FUMO result code into the pipeline's reasons.
+func ReasonOf(r ResultCode) fleet.Reason {
+	switch {
+	case r.Successful():
+		return fleet.ReasonNone
+	case r == ResultUserCancelled:
+		return fleet.ReasonCancelled
+	case r == ResultCorruptedPackage, r == ResultFailedValidation:
+		return fleet.ReasonIntegrity
+	case r == ResultPackageMismatch, r == ResultPackageNotAcceptable, r == ResultNotImplemented:
+		return fleet.ReasonUnsupportedPackage
+	case r == ResultDownloadAuthFailure:
+		return fleet.ReasonAuth
+	case r == ResultDownloadTimeout:
+		return fleet.ReasonTimeout
+	case r == ResultUpdateFailed:
+		return fleet.ReasonUpdateFailed
+	case r == ResultBadURL:
+		return fleet.ReasonBadURI
+	case r == ResultDownloadFailedOutOfMemory, r == ResultUpdateFailedOutOfMemory:
+		return fleet.ReasonOutOfStorage
+	case r == ResultDownloadServerUnavailable, r == ResultDownloadServerError, r == ResultDownloadFailedNetwork,
+		r >= 550 && r <= 599:
+		return fleet.ReasonNetwork
+	}
+	return fleet.ReasonUnknown
+}
+
+// reasonOfStatus classifies a DM command status the device refused with.
+func reasonOfStatus(code int) fleet.Reason {
+	switch code {
+	case 401, 403, 407, 425:
+		return fleet.ReasonAuth
+	case 404, 405, 406:
+		return fleet.ReasonUnsupportedPackage
+	case 416, 420:
+		return fleet.ReasonOutOfStorage
+	case 408:
+		return fleet.ReasonTimeout
+	case 214:
+		return fleet.ReasonCancelled
+	}
+	return fleet.ReasonUnknown
+}
