@@ -358,6 +358,15 @@ func (d *Driver) match(ctx context.Context, deviceID string, rep Report) (fleet.
 	if err != nil {
 		return fleet.Job{}, false
 	}
+	if dev, err := d.cfg.Jobs.Device(ctx, deviceID); err == nil && dev.DM != nil && rep.Root != "" {
+		root := Root(dev.DM.FUMORoot)
+		if root == "" {
+			root = DefaultRoot
+		}
+		if rep.Root != root {
+			return fleet.Job{}, false // a report about another FUMO node
+		}
+	}
 	for _, j := range jobs {
 		if j.State.Terminal() || j.State == fleet.JobQueued {
 			continue

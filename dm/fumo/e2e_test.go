@@ -3,7 +3,6 @@ package fumo_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"net"
@@ -75,20 +74,38 @@ type gateway struct {
 	http    *http.Server
 	img     []byte
 	sha     string
+	nonce   func() ([]byte, error)
 }
 
 func newGateway(t *testing.T, trigger bool, notify dm.Notifier) *gateway {
-	g := &gateway{t: t, path: filepath.Join(t.TempDir(), "gw.db"), addr: "127.0.0.1:0", notify: notify, trigger: trigger, events: &events{}}
+	return newGatewayWith(t, trigger, notify, nil)
+}
+
+// newGatewayWith takes the nonce source (nil: random).
+func newGatewayWith(t *testing.T, trigger bool, notify dm.Notifier, nonce func() ([]byte, error)) *gateway {
+	g := &gateway{t: t, path: filepath.Join(t.TempDir(), "gw.db"), addr: "127.0.0.1:0", notify: notify, trigger: trigger, events: &events{}, nonce: nonce}
 	g.start()
 	t.Cleanup(g.stop)
-	g.img = make([]byte, 200_000)
-	rand.Read(g.img)
-	sum := sha256.Sum256(g.img)
-	g.sha = hex.EncodeToString(sum[:])
-	if _, err := g.st.PutPackage(ctx, fleet.Package{ID: "fw2", Name: "rocket", Version: "2.0", Size: int64(len(g.img)), SHA256: g.sha}, bytes.NewReader(g.img)); err != nil {
-		t.Fatal(err)
-	}
+	g.img, g.sha = g.putPackage("fw2", 200_000)
 	return g
+}
+
+// putPackage stores a package of n pseudo-random (repeatable) bytes.
+func (g *gateway) putPackage(id string, n int) ([]byte, string) {
+	g.t.Helper()
+	img := make([]byte, 0, n+32)
+	block := sha256.Sum256([]byte(id))
+	for len(img) < n {
+		img = append(img, block[:]...)
+		block = sha256.Sum256(block[:])
+	}
+	img = img[:n]
+	sum := sha256.Sum256(img)
+	sha := hex.EncodeToString(sum[:])
+	if _, err := g.st.PutPackage(ctx, fleet.Package{ID: id, Name: "rocket", Version: "2.0", Size: int64(n), SHA256: sha}, bytes.NewReader(img)); err != nil {
+		g.t.Fatal(err)
+	}
+	return img, sha
 }
 
 func (g *gateway) start() {
@@ -98,7 +115,7 @@ func (g *gateway) start() {
 		t.Fatal(err)
 	}
 	h := &handlers{}
-	srv, err := dm.NewServer(dm.Config{Store: st, Alerts: h, Results: h, Notifier: g.notify})
+	srv, err := dm.NewServer(dm.Config{Store: st, Alerts: h, Results: h, Notifier: g.notify, Nonce: g.nonce})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,8 +181,12 @@ func (g *gateway) device(id string, maxMsg int64) (*sim.DMDevice, *sim.FUMO) {
 }
 
 func (g *gateway) job(id, dev string, op fleet.Operation, delivery fleet.Delivery) {
+	g.jobOf(id, dev, "fw2", op, delivery)
+}
+
+func (g *gateway) jobOf(id, dev, pkg string, op fleet.Operation, delivery fleet.Delivery) {
 	g.t.Helper()
-	if _, err := g.st.CreateJob(ctx, fleet.Job{ID: id, DeviceID: dev, PackageID: "fw2", Operation: op, Delivery: delivery, State: fleet.JobQueued}); err != nil {
+	if _, err := g.st.CreateJob(ctx, fleet.Job{ID: id, DeviceID: dev, PackageID: pkg, Operation: op, Delivery: delivery, State: fleet.JobQueued}); err != nil {
 		g.t.Fatal(err)
 	}
 	if err := g.driver.Start(ctx, id); err != nil {
