@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/fumo-gw/fumo-gw/dm"
 	"github.com/fumo-gw/fumo-gw/dm/syncml"
 	"github.com/fumo-gw/fumo-gw/sim"
 )
@@ -59,5 +58,3 @@ func BenchmarkSession(b *testing.B) {
 		})
 	}
 }
-
-var _ = dm.DefaultPath

@@ -43,34 +43,16 @@ func DecodeCommand(b []byte) (syncml.Command, error) {
 func checkQueueable(c syncml.Command) error {
 	var items []syncml.Item
 	switch c := c.(type) {
-	case *syncml.Add:
-		items = c.Items
-	case *syncml.Replace:
-		items = c.Items
-	case *syncml.Delete:
-		items = c.Items
-	case *syncml.Get:
-		items = c.Items
-	case *syncml.Copy:
-		items = c.Items
+	case *syncml.Add, *syncml.Replace, *syncml.Delete, *syncml.Get, *syncml.Copy:
+		items = commandItems(c)
 	case *syncml.Exec:
 		items = []syncml.Item{c.Item}
 	case *syncml.Alert:
 		return nil
 	case *syncml.Sequence:
-		for _, in := range c.Commands {
-			if err := checkQueueable(in); err != nil {
-				return err
-			}
-		}
-		return nil
+		return checkAll(c.Commands)
 	case *syncml.Atomic:
-		for _, in := range c.Commands {
-			if err := checkQueueable(in); err != nil {
-				return err
-			}
-		}
-		return nil
+		return checkAll(c.Commands)
 	default:
 		return fmt.Errorf("%w: a server does not send %s", ErrBadCommand, c.CommandName())
 	}
@@ -85,57 +67,16 @@ func checkQueueable(c syncml.Command) error {
 	return nil
 }
 
+func checkAll(cmds []syncml.Command) error {
+	for _, in := range cmds {
+		if err := checkQueueable(in); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // withCmdID and withoutCmdID set placeholder CmdIDs for encoding (the
 // codec requires them) and clear them again: the session numbers commands.
 func withCmdID(c syncml.Command) syncml.Command    { return setCmdIDs(c, "1") }
 func withoutCmdID(c syncml.Command) syncml.Command { return setCmdIDs(c, "") }
-
-func setCmdIDs(c syncml.Command, id string) syncml.Command {
-	switch c := c.(type) {
-	case *syncml.Add:
-		x := *c
-		x.CmdID = id
-		return &x
-	case *syncml.Replace:
-		x := *c
-		x.CmdID = id
-		return &x
-	case *syncml.Delete:
-		x := *c
-		x.CmdID = id
-		return &x
-	case *syncml.Get:
-		x := *c
-		x.CmdID = id
-		return &x
-	case *syncml.Copy:
-		x := *c
-		x.CmdID = id
-		return &x
-	case *syncml.Exec:
-		x := *c
-		x.CmdID = id
-		return &x
-	case *syncml.Alert:
-		x := *c
-		x.CmdID = id
-		return &x
-	case *syncml.Sequence:
-		x := *c
-		x.CmdID = id
-		x.Commands = make([]syncml.Command, len(c.Commands))
-		for i, in := range c.Commands {
-			x.Commands[i] = setCmdIDs(in, id)
-		}
-		return &x
-	case *syncml.Atomic:
-		x := *c
-		x.CmdID = id
-		x.Commands = make([]syncml.Command, len(c.Commands))
-		for i, in := range c.Commands {
-			x.Commands[i] = setCmdIDs(in, id)
-		}
-		return &x
-	}
-	return c
-}

@@ -142,14 +142,15 @@ func (d *Driver) Start(ctx context.Context, jobID string) error {
 	if j.State != fleet.JobQueued {
 		return fmt.Errorf("fumo: job %s is %s, not queued: %w", j.ID, j.State, fleet.ErrStale)
 	}
-	if _, _, err := d.plan(ctx, j); err != nil {
+	cmds, _, err := d.plan(ctx, j)
+	if err != nil {
 		return err
 	}
 	j, err = d.move(ctx, j, fleet.JobWaitingDevice, "FUMO commands queued", 0, func(j *fleet.Job) error { j.Attempts++; return nil })
 	if err != nil {
 		return err
 	}
-	return d.queueCommands(ctx, j)
+	return d.queueCommands(ctx, j, cmds)
 }
 
 type planned struct {
@@ -204,11 +205,7 @@ func (d *Driver) plan(ctx context.Context, j fleet.Job) ([]planned, Root, error)
 	return cmds, root, nil
 }
 
-func (d *Driver) queueCommands(ctx context.Context, j fleet.Job) error {
-	cmds, _, err := d.plan(ctx, j)
-	if err != nil {
-		return d.fail(ctx, j, fleet.ReasonUnknown, 0, err.Error())
-	}
+func (d *Driver) queueCommands(ctx context.Context, j fleet.Job, cmds []planned) error {
 	for _, c := range cmds {
 		if err := d.cfg.Queue.EnqueueAs(ctx, c.id, j.DeviceID, c.cmd, c.blob); err != nil && !errors.Is(err, fleet.ErrExists) {
 			return err
@@ -440,7 +437,13 @@ func (d *Driver) Resume(ctx context.Context) error {
 			}
 			switch st {
 			case fleet.JobWaitingDevice:
-				err = d.queueCommands(ctx, j)
+				// Queued before the restart, or not yet: ids make this safe.
+				cmds, _, perr := d.plan(ctx, j)
+				if perr != nil {
+					err = d.fail(ctx, j, fleet.ReasonUnknown, 0, perr.Error())
+				} else {
+					err = d.queueCommands(ctx, j, cmds)
+				}
 			case fleet.JobVerifying:
 				err = d.queueVerify(ctx, j)
 			}

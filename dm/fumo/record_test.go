@@ -56,13 +56,7 @@ var scenarios = []scenario{
 			g.job("job1", "d1", fleet.OpDownloadAndUpdate, fleet.DeliveryPull)
 			return d, f
 		},
-		drive: func(t *testing.T, g *gateway, d *sim.DMDevice, f *sim.FUMO) {
-			call(t, d)
-			f.Report(ctx)
-			if j := g.waitJob("job1"); j.State != fleet.JobSucceeded {
-				t.Fatalf("job %s", j.State)
-			}
-		},
+		drive: driveJob1,
 	},
 	{
 		name: "fumo-push-large-object",
@@ -73,14 +67,18 @@ var scenarios = []scenario{
 			g.jobOf("job1", "d1", "small", fleet.OpDownloadAndUpdate, fleet.DeliveryPush)
 			return d, f
 		},
-		drive: func(t *testing.T, g *gateway, d *sim.DMDevice, f *sim.FUMO) {
-			call(t, d)
-			f.Report(ctx)
-			if j := g.waitJob("job1"); j.State != fleet.JobSucceeded {
-				t.Fatalf("job %s", j.State)
-			}
-		},
+		drive: driveJob1,
 	},
+}
+
+// driveJob1 lets the device run job1 to its end: the session with the
+// FUMO commands, the background work, the report session.
+func driveJob1(t *testing.T, g *gateway, d *sim.DMDevice, f *sim.FUMO) {
+	call(t, d)
+	f.Report(ctx)
+	if j := g.waitJob("job1"); j.State != fleet.JobSucceeded {
+		t.Fatalf("job %s", j.State)
+	}
 }
 
 // TestRecordedSessions replays the recorded sessions of testdata/syncml
