@@ -66,13 +66,30 @@ type LwM2MInfo struct {
 
 // Registration is the device's current LwM2M registration.
 type Registration struct {
-	ID       string    `json:"id"`
-	Address  string    `json:"address"`
-	Lifetime int       `json:"lifetime"`
-	Binding  string    `json:"binding,omitempty"`
-	Version  string    `json:"version,omitempty"`
-	Objects  []string  `json:"objects,omitempty"` // e.g. "/3/0", "/5/0"
-	Updated  time.Time `json:"updated"`
+	ID       string `json:"id"`
+	Address  string `json:"address"`
+	Lifetime int    `json:"lifetime"` // seconds
+	Binding  string `json:"binding,omitempty"`
+	Version  string `json:"version,omitempty"`
+	// Queue: the client is reachable only just after it sends something
+	// (1.0 "b=UQ", 1.1+ the "Q" parameter).
+	Queue bool `json:"queue,omitempty"`
+	// Secure: registered over DTLS.
+	Secure bool `json:"secure,omitempty"`
+	// Root is the alternate path prefix from rt="oma.lwm2m" ("" for none).
+	Root string `json:"root,omitempty"`
+	// ContentFormat is the ct= the client prefers (0 when it said none).
+	ContentFormat int               `json:"content_format,omitempty"`
+	Objects       []string          `json:"objects,omitempty"`  // e.g. "/3/0", "/5/0"
+	Versions      map[string]string `json:"versions,omitempty"` // object id -> ver=
+	Params        map[string]string `json:"params,omitempty"`   // parameters the gateway does not use, kept
+	Registered    time.Time         `json:"registered"`
+	Updated       time.Time         `json:"updated"`
+}
+
+// Expires is when the registration lapses without an Update.
+func (r *Registration) Expires() time.Time {
+	return r.Updated.Add(time.Duration(r.Lifetime) * time.Second)
 }
 
 // LogValue shows a device in logs without its secrets.

@@ -56,6 +56,9 @@ func putDevice(tx *bolt.Tx, old, d *fleet.Device) error {
 		if err := ep.Put([]byte(d.LwM2M.Endpoint), []byte(d.ID)); err != nil {
 			return err
 		}
+		if err := indexPSK(tx, d); err != nil {
+			return err
+		}
 	}
 	if err := tx.Bucket(bucketDevProtocol).Put(indexKey(string(d.Protocol), d.ID), nil); err != nil {
 		return err
@@ -75,6 +78,11 @@ func unindexDevice(tx *bolt.Tx, d *fleet.Device) error {
 	if d.LwM2M != nil {
 		if err := tx.Bucket(bucketDevEndpoint).Delete([]byte(d.LwM2M.Endpoint)); err != nil {
 			return err
+		}
+		if d.LwM2M.PSKIdentity != "" {
+			if err := tx.Bucket(bucketDevPSK).Delete([]byte(d.LwM2M.PSKIdentity)); err != nil {
+				return err
+			}
 		}
 	}
 	if err := tx.Bucket(bucketDevProtocol).Delete(indexKey(string(d.Protocol), d.ID)); err != nil {

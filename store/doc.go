@@ -11,6 +11,7 @@
 //	dev_model     model \x00 id          (index)
 //	dev_dmid      DM device id -> id     (unique)
 //	dev_endpoint  LwM2M endpoint -> id   (unique)
+//	dev_psk       DTLS PSK identity -> id (unique; schema 2)
 //	packages      id -> fleet.Package (JSON), only once its bytes are complete
 //	pkg_staging   id -> fleet.Package of an upload under way
 //	blobs         id -> bucket of chunks: 8-byte big-endian index -> bytes

@@ -13,7 +13,7 @@ import (
 )
 
 // SchemaVersion is the layout this code writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 var (
 	bucketMeta        = []byte("meta")
@@ -34,10 +34,11 @@ var (
 	bucketDMQueue     = []byte("dm_queue")
 	bucketDMSessions  = []byte("dm_sessions")
 	bucketDMTokens    = []byte("dm_session_tokens")
+	bucketDevPSK      = []byte("dev_psk")
 
 	allBuckets = [][]byte{bucketMeta, bucketDevices, bucketDevProtocol, bucketDevModel, bucketDevDMID, bucketDevEndpoint,
 		bucketPackages, bucketPkgStaging, bucketBlobs, bucketJobs, bucketJobState, bucketJobDevice, bucketJobCampaign, bucketCampaigns,
-		bucketDMCommands, bucketDMQueue, bucketDMSessions, bucketDMTokens}
+		bucketDMCommands, bucketDMQueue, bucketDMSessions, bucketDMTokens, bucketDevPSK}
 	keySchema = []byte("schema")
 )
 
@@ -49,7 +50,8 @@ type Migration func(tx *bolt.Tx) error
 type Options struct {
 	// Timeout waits for the file lock held by another process (default 5s).
 	Timeout time.Duration
-	// Migrations[n] upgrades a file from version n-1 to n.
+	// Migrations[n] upgrades a file from version n-1 to n; entries given
+	// here are added to (or replace) the built-in ones.
 	Migrations map[int]Migration
 	// ChunkSize is the size of stored package chunks (default 64 KiB).
 	ChunkSize int
@@ -61,7 +63,8 @@ type Options struct {
 
 // DefaultOptions are the settings Open uses for a nil *Options.
 func DefaultOptions() Options {
-	return Options{Timeout: 5 * time.Second, ChunkSize: 64 << 10, Logger: slog.New(slog.DiscardHandler), Now: time.Now}
+	return Options{Timeout: 5 * time.Second, ChunkSize: 64 << 10, Logger: slog.New(slog.DiscardHandler), Now: time.Now,
+		Migrations: map[int]Migration{2: indexPSKIdentities}}
 }
 
 // Store is the gateway's state in one bbolt file. Safe for concurrent use.
@@ -89,7 +92,9 @@ func Open(path string, o *Options) (*Store, error) {
 		if o.Now != nil {
 			opts.Now = o.Now
 		}
-		opts.Migrations = o.Migrations
+		for v, m := range o.Migrations {
+			opts.Migrations[v] = m
+		}
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout})
 	if err != nil {
