@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/fumo-gw/fumo-gw/fleet"
@@ -40,6 +41,7 @@ type Server struct {
 	path   string
 	log    *slog.Logger
 	served atomic.Int64
+	sizes  sync.Map // package id -> int64
 }
 
 // New returns an endpoint mounted at path (DefaultPath when "") signing
@@ -85,15 +87,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "download: GET or HEAD", http.StatusMethodNotAllowed)
 		return
 	}
-	rest, ok := strings.CutPrefix(r.URL.Path, s.path+"/")
-	parts := strings.Split(rest, "/")
-	if !ok || len(parts) != 3 || parts[0] == "" || parts[1] == "" {
-		http.NotFound(w, r)
-		return
-	}
-	jobID, pkgID, sig := parts[0], parts[1], parts[2]
-	if !hmac.Equal([]byte(sig), []byte(s.sign(jobID, pkgID))) {
-		s.log.Warn("download: bad signature", "remote", r.RemoteAddr, "job", jobID, "package", pkgID)
+	jobID, pkgID, ok := s.resolve(r.URL.Path)
+	if !ok {
+		s.log.Warn("download: unsigned path", "remote", r.RemoteAddr, "path", r.URL.Path)
 		http.NotFound(w, r) // no hint whether the package exists
 		return
 	}
@@ -115,6 +111,55 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(cw, r, "", p.Created, content)
 	s.served.Add(cw.n)
 	s.log.Debug("download: served", "job", jobID, "package", pkgID, "range", r.Header.Get("Range"), "bytes", cw.n)
+}
+
+// resolve checks a path's signature and returns its job and package ids.
+func (s *Server) resolve(path string) (jobID, pkgID string, ok bool) {
+	rest, ok := strings.CutPrefix(path, s.path+"/")
+	parts := strings.Split(rest, "/")
+	if !ok || len(parts) != 3 || parts[0] == "" || parts[1] == "" {
+		return "", "", false
+	}
+	if !hmac.Equal([]byte(parts[2]), []byte(s.sign(parts[0], parts[1]))) {
+		return "", "", false
+	}
+	return parts[0], parts[1], true
+}
+
+// ReadFileAt reads the package at a signed path for other transports
+// (CoAP Block2): len(p) bytes at off, and the package's size. It costs one
+// signature check and one short read transaction, so a transfer may call
+// it once per block. An unsigned path or a missing package is
+// fleet.ErrNotFound.
+func (s *Server) ReadFileAt(ctx context.Context, path string, p []byte, off int64) (int, int64, error) {
+	_, pkgID, ok := s.resolve(path)
+	if !ok {
+		return 0, 0, fmt.Errorf("download: %s: %w", path, fleet.ErrNotFound)
+	}
+	size, err := s.size(ctx, pkgID)
+	if err != nil {
+		return 0, 0, err
+	}
+	if off >= size {
+		return 0, size, io.EOF
+	}
+	n, err := s.pkgs.ReadPackageAt(ctx, pkgID, p, off)
+	s.served.Add(int64(n))
+	return n, size, err
+}
+
+// size returns a package's size, remembered: a stored package never
+// changes (it can only be deleted, which ReadPackageAt then reports).
+func (s *Server) size(ctx context.Context, pkgID string) (int64, error) {
+	if v, ok := s.sizes.Load(pkgID); ok {
+		return v.(int64), nil
+	}
+	p, err := s.pkgs.Package(ctx, pkgID)
+	if err != nil {
+		return 0, err
+	}
+	s.sizes.Store(pkgID, p.Size)
+	return p.Size, nil
 }
 
 type readerAt struct {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -119,5 +120,40 @@ func TestUnguessable(t *testing.T) {
 	}
 	if _, err := download.New(nil, []byte("short"), "", nil); err == nil {
 		t.Error("short key accepted")
+	}
+}
+
+// TestReadFileAt reads a package block by block the way a CoAP Block2
+// transfer does, across chunk boundaries (chunks are 1000 bytes here).
+func TestReadFileAt(t *testing.T) {
+	d, _, img := setup(t)
+	ctx := context.Background()
+	path := strings.TrimPrefix(d.URL("coap://gw", "job1", "fw2"), "coap://gw")
+	var got []byte
+	buf := make([]byte, 128)
+	for off := int64(0); ; off += int64(len(buf)) {
+		n, size, err := d.ReadFileAt(ctx, path, buf, off)
+		if size != int64(len(img)) {
+			t.Fatalf("size %d", size)
+		}
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got, img) {
+		t.Fatalf("read %d bytes, differ", len(got))
+	}
+	for _, bad := range []string{
+		strings.Replace(path, "fw2", "other", 1),        // the signature is for fw2
+		path[:len(path)-1] + "x",                        // forged signature
+		strings.TrimPrefix(d.URL("", "job1", "zz"), ""), // signed, no such package
+	} {
+		if _, _, err := d.ReadFileAt(ctx, bad, buf, 0); !errors.Is(err, fleet.ErrNotFound) {
+			t.Errorf("%s: err = %v", bad, err)
+		}
 	}
 }
