@@ -140,10 +140,15 @@ var models = map[uint16]*ObjectModel{
 	}},
 }
 
-// Model returns the model of a known object.
-func Model(object uint16) (*ObjectModel, bool) {
+// Model returns (a copy of) the model of a known object.
+func Model(object uint16) (ObjectModel, bool) {
 	m, ok := models[object]
-	return m, ok
+	if !ok {
+		return ObjectModel{}, false
+	}
+	c := *m
+	c.Resources = append([]ResourceModel(nil), m.Resources...)
+	return c, true
 }
 
 // ResourceOf returns the model of the resource a path (of 3 or 4 ids)

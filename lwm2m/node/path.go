@@ -35,9 +35,12 @@ func NewPath(ids ...uint16) Path {
 // ParsePath parses "/5/0/3" (the leading slash is optional, a trailing
 // one is ignored).
 func ParsePath(s string) (Path, error) {
+	if s == "" || s == "/" {
+		return Path{}, nil
+	}
 	t := strings.TrimSuffix(strings.TrimPrefix(s, "/"), "/")
 	if t == "" {
-		return Path{}, nil
+		return Path{}, fmt.Errorf("%w: %q", ErrBadPath, s)
 	}
 	parts := strings.Split(t, "/")
 	if len(parts) > 4 {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -207,7 +208,7 @@ func (v Value) Bytes() ([]byte, error) {
 	switch v.typ {
 	case TypeOpaque, TypeRawBinary:
 		return v.b, nil
-	case TypeString, TypeRawText:
+	case TypeString, TypeCorelnk, TypeRawText:
 		return []byte(v.s), nil
 	}
 	return nil, v.errType(TypeOpaque)
@@ -223,16 +224,19 @@ func (v Value) ObjLink() (ObjLink, error) {
 			return ObjLink{binary.BigEndian.Uint16(v.b), binary.BigEndian.Uint16(v.b[2:])}, nil
 		}
 	case TypeRawText:
-		var l ObjLink
-		if _, err := fmt.Sscanf(v.s, "%d:%d", &l.Object, &l.Instance); err == nil {
-			return l, nil
+		o, i, ok := strings.Cut(v.s, ":")
+		on, err1 := strconv.ParseUint(o, 10, 16)
+		in, err2 := strconv.ParseUint(i, 10, 16)
+		if ok && err1 == nil && err2 == nil {
+			return ObjLink{uint16(on), uint16(in)}, nil
 		}
 	}
 	return ObjLink{}, v.errType(TypeObjlnk)
 }
 
-// As converts the value to type t; typed values convert only to their own
-// type (and Integer/Time to each other).
+// As converts the value to type t with the accessor of that type: raw
+// values convert to any type they hold; typed values convert where the
+// accessor allows (numbers to numbers, String and Opaque to each other).
 func (v Value) As(t Type) (Value, error) {
 	if v.typ == t {
 		return v, nil
