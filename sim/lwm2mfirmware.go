@@ -82,6 +82,15 @@ type LwM2MFirmware struct {
 	installed []byte
 	pullGen   int
 	execs     int
+	refusals  int // 4.13 answers for too large blocks
+}
+
+// BlockRefusals counts the 4.13 answers given to blocks larger than
+// BlockSize.
+func (f *LwM2MFirmware) BlockRefusals() int {
+	f.dev.mu.Lock()
+	defer f.dev.mu.Unlock()
+	return f.refusals
 }
 
 func (f *LwM2MFirmware) defaults() {
@@ -224,6 +233,9 @@ func (f *LwM2MFirmware) push(w *coapWriter, r *pool.Message, body []byte) {
 		return
 	}
 	if szx.Size() > int64(f.BlockSize) {
+		f.dev.mu.Lock()
+		f.refusals++
+		f.dev.mu.Unlock()
 		mine, _ := blockwise.EncodeBlockOption(szxFor(f.BlockSize), 0, false)
 		_ = w.SetResponse(codes.RequestEntityTooLarge, message.TextPlain, nil)
 		w.Message().SetOptionUint32(message.Block1, mine)

@@ -1,0 +1,364 @@
+package firmware
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/plgd-dev/go-coap/v3/message/codes"
+
+	"github.com/fumo-gw/fumo-gw/fleet"
+	"github.com/fumo-gw/fumo-gw/lwm2m"
+	"github.com/fumo-gw/fumo-gw/lwm2m/codec"
+)
+
+// plan is how a package reaches a device.
+type plan struct {
+	push bool
+	uri  string // pull
+	note string
+}
+
+var errNoRoute = errors.New("firmware: no delivery the device and the gateway share")
+
+// choose picks pull or push and the URI scheme from /5/0/8 and /5/0/9.
+// Pull is the default; push when the job asks for it or the device can
+// only be pushed to. A device that does not expose the resources is
+// taken to support both methods over CoAP.
+func (d *Driver) choose(ctx context.Context, j fleet.Job, ep string) (plan, error) {
+	method := DeliveryBoth
+	if v, err := d.readInt(ctx, ep, PathDeliveryMethod); err == nil {
+		method = DeliveryMethod(v)
+	} else if !isCodeErr(err) {
+		return plan{}, err
+	}
+	protos := []Protocol{ProtocolCoAP}
+	if c, err := d.cfg.Server.Read(ctx, ep, PathProtocolSupport, lwm2m.AnyFormat); err == nil {
+		if recs, err := c.Records(PathProtocolSupport); err == nil && len(recs) > 0 {
+			protos = protos[:0]
+			for _, r := range recs {
+				if v, err := r.Value.Int(); err == nil {
+					protos = append(protos, Protocol(v))
+				}
+			}
+		}
+	} else if !isCodeErr(err) {
+		return plan{}, err
+	}
+	reg, _ := d.cfg.Server.Registration(ep)
+	wantPush := j.Delivery == fleet.DeliveryPush && method != DeliveryPullOnly || method == DeliveryPushOnly
+	if !wantPush {
+		order := []struct {
+			p      Protocol
+			scheme string
+		}{{ProtocolCoAP, "coap"}, {ProtocolCoAPS, "coaps"}, {ProtocolHTTP, "http"}, {ProtocolHTTPS, "https"}}
+		if reg.Secure {
+			order[0], order[1] = order[1], order[0]
+		}
+		for _, o := range order {
+			if !slices.Contains(protos, o.p) {
+				continue
+			}
+			if uri, ok := d.cfg.PackageURL(o.scheme, j.ID, j.PackageID); ok {
+				return plan{uri: uri, note: "pull over " + o.scheme}, nil
+			}
+		}
+		if method == DeliveryPullOnly {
+			return plan{}, fmt.Errorf("%w: device fetches over %v", errNoRoute, protos)
+		}
+	}
+	return plan{push: true, note: "push with Block1"}, nil
+}
+
+func isCodeErr(err error) bool {
+	var ce *lwm2m.CodeError
+	return errors.As(err, &ce)
+}
+
+// advance moves a job as far as the device's known state allows. seen is
+// the device's State/Result when the caller has it.
+func (d *Driver) advance(ctx context.Context, j fleet.Job, ep string, seen *deviceState) error {
+	var err error
+	for {
+		switch j.State {
+		case fleet.JobQueued:
+			if j, err = d.move(ctx, j, fleet.JobWaitingDevice, "", seen, nil); err != nil {
+				return err
+			}
+		case fleet.JobWaitingDevice:
+			if _, ok := d.cfg.Server.Registration(ep); !ok {
+				return nil // the next Register brings it back
+			}
+			if j.Operation == fleet.OpUpdate {
+				return d.updateOnly(ctx, j, ep, seen)
+			}
+			p, err := d.choose(ctx, j, ep)
+			if errors.Is(err, errNoRoute) {
+				return d.fail(ctx, j, fleet.ReasonBadURI, seen, err.Error())
+			}
+			if err != nil {
+				return err // unreachable now: the next Update retries
+			}
+			if j, err = d.move(ctx, j, fleet.JobDelivering, p.note, seen, nil); err != nil {
+				return err
+			}
+			d.observe(ctx, ep)
+			return d.deliver(ctx, j, ep, p)
+		case fleet.JobDelivering:
+			if seen == nil || !seen.known {
+				return nil
+			}
+			switch {
+			case seen.state == StateDownloaded:
+				if j, err = d.move(ctx, j, fleet.JobDelivered, "downloaded", seen, nil); err != nil {
+					return err
+				}
+			case seen.state == StateIdle && seen.result.Failed():
+				return d.fail(ctx, j, ReasonOf(seen.result), seen, "download failed: "+seen.result.String())
+			case seen.state == StateIdle && d.deliveryLost(j):
+				// Nothing arrived (the gateway restarted before or during
+				// delivery, or the device reset): deliver again.
+				p, err := d.choose(ctx, j, ep)
+				if err != nil {
+					return err
+				}
+				return d.deliver(ctx, j, ep, p)
+			default:
+				return nil // downloading
+			}
+		case fleet.JobDelivered:
+			to := fleet.JobUpdating
+			if j.Operation == fleet.OpDownload {
+				to = fleet.JobVerifying
+			}
+			if j, err = d.move(ctx, j, to, "", seen, nil); err != nil {
+				return err
+			}
+		case fleet.JobUpdating:
+			if seen == nil || !seen.known {
+				s, ok := d.readState(ctx, ep, j.DeviceID)
+				if !ok {
+					return nil
+				}
+				seen = &s
+			}
+			d.mu.Lock()
+			executed := d.executed[j.ID]
+			d.mu.Unlock()
+			switch {
+			case seen.result == ResultUpdateFailed:
+				return d.fail(ctx, j, fleet.ReasonUpdateFailed, seen, "update failed")
+			case seen.state == StateIdle && seen.result == ResultSuccess:
+				if j, err = d.move(ctx, j, fleet.JobVerifying, "updated", seen, nil); err != nil {
+					return err
+				}
+			case seen.state == StateIdle && seen.result.Failed():
+				return d.fail(ctx, j, ReasonOf(seen.result), seen, seen.result.String())
+			case seen.state == StateDownloaded && !executed:
+				return d.execute(ctx, j, ep)
+			case seen.state == StateIdle && seen.result == ResultInitial:
+				return d.fail(ctx, j, fleet.ReasonUpdateFailed, seen, "the device dropped the package before the update")
+			default:
+				return nil // updating, or Execute in flight
+			}
+		case fleet.JobVerifying:
+			return d.verify(ctx, j, ep, seen)
+		default:
+			return nil
+		}
+	}
+}
+
+// deliveryLost tells whether a delivering job saw no delivery from this
+// process lately (a restart, or a device that reset).
+func (d *Driver) deliveryLost(j fleet.Job) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, busy := d.pushing[j.ID]; busy {
+		return false
+	}
+	at, ok := d.attempts[j.ID]
+	return !ok || time.Since(at) > 2*d.cfg.PollInterval
+}
+
+// updateOnly runs an Update job: the package must already be on the
+// device (State 2).
+func (d *Driver) updateOnly(ctx context.Context, j fleet.Job, ep string, seen *deviceState) error {
+	if seen == nil || !seen.known {
+		s, ok := d.readState(ctx, ep, j.DeviceID)
+		if !ok {
+			return nil
+		}
+		seen = &s
+	}
+	if seen.state != StateDownloaded {
+		return d.fail(ctx, j, fleet.ReasonUnknown, seen, "update asked but the device holds no package (state "+seen.state.String()+")")
+	}
+	j, err := d.move(ctx, j, fleet.JobUpdating, "", seen, nil)
+	if err != nil {
+		return err
+	}
+	d.observe(ctx, ep)
+	return d.execute(ctx, j, ep)
+}
+
+// deliver writes the Package URI, or starts a push in the background.
+func (d *Driver) deliver(ctx context.Context, j fleet.Job, ep string, p plan) error {
+	d.mu.Lock()
+	d.attempts[j.ID] = time.Now()
+	d.mu.Unlock()
+	if !p.push {
+		err := d.cfg.Server.Write(ctx, ep, PathPackageURI, lwm2m.Replace, codec.FormatText, []byte(p.uri))
+		if isCodeErr(err) {
+			return d.fail(ctx, j, fleet.ReasonBadURI, nil, "package URI refused: "+err.Error())
+		}
+		return err
+	}
+	pkg, err := d.cfg.Jobs.Package(ctx, j.PackageID)
+	if err != nil {
+		return err
+	}
+	pctx, cancel := context.WithCancel(d.ctx)
+	d.mu.Lock()
+	d.pushing[j.ID] = cancel
+	d.mu.Unlock()
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer cancel()
+		r := pkgReader{ctx: pctx, jobs: d.cfg.Jobs, id: pkg.ID}
+		next := pkg.Size / 10
+		err := d.cfg.Server.WriteFrom(pctx, ep, PathPackage, lwm2m.Replace, codec.FormatOpaque, r, pkg.Size, func(done int64) {
+			if done >= next {
+				next += pkg.Size / 10
+				d.emit(pctx, j, nil, "pushing", done)
+			}
+		})
+		d.mu.Lock()
+		delete(d.pushing, j.ID)
+		d.mu.Unlock()
+		if err != nil {
+			d.log.Warn("push failed", "job", j.ID, "endpoint", ep, "err", err)
+		}
+		if pctx.Err() != nil {
+			return
+		}
+		// The outcome is in State and Result (a failing package is
+		// still answered 2.04).
+		unlock := d.lockDevice(j.DeviceID)
+		defer unlock()
+		cur, jerr := d.cfg.Jobs.Job(d.ctx, j.ID)
+		if jerr != nil || cur.State.Terminal() {
+			return
+		}
+		if s, ok := d.readState(d.ctx, ep, j.DeviceID); ok {
+			if err := d.advance(d.ctx, cur, ep, &s); err != nil {
+				d.log.Warn("after push", "job", j.ID, "err", err)
+			}
+		}
+	}()
+	return nil
+}
+
+type pkgReader struct {
+	ctx  context.Context
+	jobs JobStore
+	id   string
+}
+
+func (r pkgReader) ReadAt(p []byte, off int64) (int, error) {
+	return r.jobs.ReadPackageAt(r.ctx, r.id, p, off)
+}
+
+// execute sends Execute /5/0/2 (only in State 2); the job is already
+// committed as updating.
+func (d *Driver) execute(ctx context.Context, j fleet.Job, ep string) error {
+	if err := d.cfg.Server.Execute(ctx, ep, PathUpdate, ""); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.executed[j.ID] = true
+	d.mu.Unlock()
+	d.emit(ctx, j, nil, "update executed", 0)
+	return nil
+}
+
+// verify compares /3/0/3 with the package version after the update.
+func (d *Driver) verify(ctx context.Context, j fleet.Job, ep string, seen *deviceState) error {
+	done := func(note string) error {
+		_, err := d.move(ctx, j, fleet.JobSucceeded, note, seen, func(j *fleet.Job) error {
+			j.Native = append(j.Native, fleet.NativeCode{Protocol: fleet.ProtocolLwM2M, Code: int(ResultSuccess)})
+			return nil
+		})
+		d.forget(j.ID)
+		return err
+	}
+	if j.Operation == fleet.OpDownload {
+		return done("downloaded")
+	}
+	pkg, err := d.cfg.Jobs.Package(ctx, j.PackageID)
+	if err != nil {
+		return err
+	}
+	c, err := d.cfg.Server.Read(ctx, ep, PathFirmwareVersion, codec.FormatText)
+	if err != nil {
+		return nil // rebooting: the next registration verifies
+	}
+	recs, err := c.Records(PathFirmwareVersion)
+	if err != nil || len(recs) != 1 {
+		return fmt.Errorf("firmware: %s: unreadable firmware version", ep)
+	}
+	v, _ := recs[0].Value.Str()
+	if pkg.Version != "" && v != pkg.Version {
+		defer d.forget(j.ID)
+		return d.fail(ctx, j, fleet.ReasonUpdateFailed, seen, fmt.Sprintf("firmware version %q after the update, package is %q", v, pkg.Version))
+	}
+	return done("firmware version " + v)
+}
+
+func (d *Driver) forget(jobID string) {
+	d.mu.Lock()
+	delete(d.executed, jobID)
+	delete(d.attempts, jobID)
+	d.mu.Unlock()
+}
+
+// Cancel cancels a job: Execute /5/0/10 on the device when the package is
+// still on its way or waiting (1.1), then the job ends cancelled. A job
+// already updating cannot be cancelled (4.05 from the device).
+func (d *Driver) Cancel(ctx context.Context, jobID string) error {
+	j, err := d.cfg.Jobs.Job(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	dev, err := d.cfg.Jobs.Device(ctx, j.DeviceID)
+	if err != nil || dev.LwM2M == nil {
+		return fmt.Errorf("%w: %s is not an LwM2M job", ErrJob, jobID)
+	}
+	unlock := d.lockDevice(j.DeviceID)
+	defer unlock()
+	if j, err = d.cfg.Jobs.Job(ctx, jobID); err != nil {
+		return err
+	}
+	if j.State == fleet.JobUpdating || j.State == fleet.JobVerifying {
+		return fmt.Errorf("%w: job %s is %s", fleet.ErrStale, jobID, j.State)
+	}
+	d.mu.Lock()
+	if stop, ok := d.pushing[jobID]; ok {
+		stop()
+	}
+	d.mu.Unlock()
+	if j.State == fleet.JobDelivering || j.State == fleet.JobDelivered {
+		if err := d.cfg.Server.Execute(ctx, dev.LwM2M.Endpoint, PathCancel, ""); err != nil && !lwm2m.IsCode(err, codes.NotFound) {
+			// Devices without Cancel (1.0) are reset by an empty URI.
+			if werr := d.cfg.Server.Write(ctx, dev.LwM2M.Endpoint, PathPackageURI, lwm2m.Replace, codec.FormatText, nil); werr != nil {
+				return fmt.Errorf("firmware: cancel %s: %w", jobID, err)
+			}
+		}
+	}
+	_, err = d.move(ctx, j, fleet.JobCancelled, "cancelled", nil, func(j *fleet.Job) error { j.Reason = fleet.ReasonCancelled; return nil })
+	d.forget(jobID)
+	return err
+}

@@ -1,0 +1,422 @@
+package firmware
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/plgd-dev/go-coap/v3/message/codes"
+
+	"github.com/fumo-gw/fumo-gw/fleet"
+	"github.com/fumo-gw/fumo-gw/lwm2m"
+	"github.com/fumo-gw/fumo-gw/lwm2m/codec"
+	"github.com/fumo-gw/fumo-gw/lwm2m/node"
+)
+
+// JobStore is where the driver keeps jobs; store.Store implements it.
+// Errors wrap fleet.ErrNotFound and fleet.ErrStale.
+type JobStore interface {
+	Job(ctx context.Context, id string) (fleet.Job, error)
+	JobsOfDevice(ctx context.Context, deviceID string) ([]fleet.Job, error)
+	JobsInState(ctx context.Context, state fleet.JobState) ([]fleet.Job, error)
+	MoveJob(ctx context.Context, id string, from, to fleet.JobState, note string, mutate func(*fleet.Job) error) (fleet.Job, error)
+	Package(ctx context.Context, id string) (fleet.Package, error)
+	Device(ctx context.Context, id string) (fleet.Device, error)
+	ReadPackageAt(ctx context.Context, id string, p []byte, off int64) (int, error)
+}
+
+// Server is the LwM2M server side the driver uses; *lwm2m.Server
+// implements it.
+type Server interface {
+	Read(ctx context.Context, endpoint string, path node.Path, accept codec.Format) (*lwm2m.Content, error)
+	Write(ctx context.Context, endpoint string, path node.Path, mode lwm2m.WriteMode, f codec.Format, payload []byte) error
+	WriteFrom(ctx context.Context, endpoint string, path node.Path, mode lwm2m.WriteMode, f codec.Format, r io.ReaderAt, size int64, progress func(int64)) error
+	Execute(ctx context.Context, endpoint string, path node.Path, args string) error
+	Observe(ctx context.Context, endpoint string, path node.Path, accept codec.Format) error
+	Registration(endpoint string) (fleet.Registration, bool)
+	AddListener(l lwm2m.Listener)
+}
+
+// Event is a job's progress or end as the driver reports it.
+type Event struct {
+	JobID, DeviceID string
+	State           fleet.JobState
+	Device          State  // the device's last State
+	Result          Result // the device's last Update Result
+	Reason          fleet.Reason
+	Note            string
+	Bytes           int64 // push progress
+}
+
+// Listener hears driver events.
+type Listener func(ctx context.Context, ev Event)
+
+// Config sets up a Driver.
+type Config struct {
+	Jobs   JobStore
+	Server Server
+	// PackageURL returns the URI a device fetches a job's package from
+	// with a scheme ("coap", "coaps", "http", "https"), false when the
+	// gateway does not serve that scheme.
+	PackageURL func(scheme, jobID, pkgID string) (string, bool)
+	// PollInterval: State and Result are read this often while a job waits
+	// on the device, for devices that never notify (default 30 s).
+	PollInterval time.Duration
+	Listener     Listener
+	Logger       *slog.Logger
+}
+
+// Driver runs Object 5 jobs: every step is a committed job transition
+// first, then the operation on the device. Observations of /5/0/3 and
+// /5/0/5 are set up again after every Register; State and Result are
+// also read after every Register and Update and polled while a job waits.
+type Driver struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	devLocks map[string]*sync.Mutex
+	executed map[string]bool               // jobs whose Execute this process sent
+	attempts map[string]time.Time          // job id -> when this process last delivered
+	last     map[string]deviceState        // device id -> last seen State/Result
+	pushing  map[string]context.CancelFunc // job id -> push under way
+	wg       sync.WaitGroup
+	ctx      context.Context
+	cancel   context.CancelFunc
+}
+
+type deviceState struct {
+	state  State
+	result Result
+	known  bool
+}
+
+// ErrJob: the job cannot run on this driver.
+var ErrJob = errors.New("firmware: job cannot run")
+
+// New checks cfg, subscribes to the server's events and starts polling.
+func New(cfg Config) (*Driver, error) {
+	if cfg.Jobs == nil || cfg.Server == nil || cfg.PackageURL == nil {
+		return nil, fmt.Errorf("%w: the driver needs Jobs, Server and PackageURL", ErrJob)
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &Driver{cfg: cfg, log: cfg.Logger.With("component", "firmware"), devLocks: map[string]*sync.Mutex{},
+		executed: map[string]bool{}, attempts: map[string]time.Time{}, last: map[string]deviceState{}, pushing: map[string]context.CancelFunc{}, ctx: ctx, cancel: cancel}
+	cfg.Server.AddListener(d.onEvent)
+	d.wg.Add(1)
+	go d.poll()
+	return d, nil
+}
+
+// Close stops polling and pushes under way (their jobs resume later).
+func (d *Driver) Close() {
+	d.cancel()
+	d.wg.Wait()
+}
+
+func (d *Driver) lockDevice(id string) func() {
+	d.mu.Lock()
+	l := d.devLocks[id]
+	if l == nil {
+		l = &sync.Mutex{}
+		d.devLocks[id] = l
+	}
+	d.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// Start begins a queued job (or continues one). Whatever the device
+// cannot do now waits for its next registration or update.
+func (d *Driver) Start(ctx context.Context, jobID string) error {
+	j, err := d.cfg.Jobs.Job(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	dev, err := d.cfg.Jobs.Device(ctx, j.DeviceID)
+	if err != nil {
+		return err
+	}
+	if dev.LwM2M == nil {
+		return fmt.Errorf("%w: %s is not an LwM2M device", ErrJob, dev.ID)
+	}
+	if _, err := d.cfg.Jobs.Package(ctx, j.PackageID); err != nil {
+		return fmt.Errorf("%w: package %s: %w", ErrJob, j.PackageID, err)
+	}
+	unlock := d.lockDevice(dev.ID)
+	defer unlock()
+	return d.advance(ctx, j, dev.LwM2M.Endpoint, nil)
+}
+
+// Resume continues every unfinished job of an LwM2M device, as after a
+// restart: each reads the device's State and carries on from there.
+func (d *Driver) Resume(ctx context.Context) error {
+	for _, st := range fleet.JobStates {
+		if st.Terminal() {
+			continue
+		}
+		jobs, err := d.cfg.Jobs.JobsInState(ctx, st)
+		if err != nil {
+			return err
+		}
+		for _, j := range jobs {
+			dev, err := d.cfg.Jobs.Device(ctx, j.DeviceID)
+			if err != nil || dev.LwM2M == nil {
+				continue
+			}
+			d.wg.Add(1)
+			go func(j fleet.Job, ep string) {
+				defer d.wg.Done()
+				unlock := d.lockDevice(j.DeviceID)
+				defer unlock()
+				j, err := d.cfg.Jobs.Job(d.ctx, j.ID)
+				if err != nil || j.State.Terminal() {
+					return
+				}
+				var seen *deviceState
+				if j.State != fleet.JobQueued && j.State != fleet.JobWaitingDevice {
+					if s, ok := d.readState(d.ctx, ep, j.DeviceID); ok {
+						seen = &s
+					}
+				}
+				if err := d.advance(d.ctx, j, ep, seen); err != nil {
+					d.log.Warn("resume", "job", j.ID, "err", err)
+				}
+			}(j, dev.LwM2M.Endpoint)
+		}
+	}
+	return nil
+}
+
+// activeJob returns the device's unfinished job.
+func (d *Driver) activeJob(ctx context.Context, deviceID string) (fleet.Job, bool) {
+	jobs, err := d.cfg.Jobs.JobsOfDevice(ctx, deviceID)
+	if err != nil {
+		return fleet.Job{}, false
+	}
+	for _, j := range jobs {
+		if !j.State.Terminal() {
+			return j, true
+		}
+	}
+	return fleet.Job{}, false
+}
+
+// onEvent follows the device: registrations re-establish observations
+// and re-read State; notifications and Sends of /5/0 feed the job.
+func (d *Driver) onEvent(ctx context.Context, ev lwm2m.Event) {
+	if ev.DeviceID == "" {
+		return
+	}
+	switch ev.Kind {
+	case lwm2m.EventRegistered, lwm2m.EventUpdated:
+	case lwm2m.EventNotify, lwm2m.EventSend:
+		if !d.remember(ev.DeviceID, ev.Records) {
+			return
+		}
+	default:
+		return
+	}
+	j, ok := d.activeJob(ctx, ev.DeviceID)
+	if !ok {
+		return
+	}
+	unlock := d.lockDevice(ev.DeviceID)
+	defer unlock()
+	j, err := d.cfg.Jobs.Job(ctx, j.ID)
+	if err != nil || j.State.Terminal() {
+		return
+	}
+	var seen *deviceState
+	switch ev.Kind {
+	case lwm2m.EventRegistered:
+		if j.State != fleet.JobQueued && j.State != fleet.JobWaitingDevice {
+			d.observe(ctx, ev.Endpoint)
+		}
+		fallthrough
+	case lwm2m.EventUpdated:
+		if j.State != fleet.JobQueued && j.State != fleet.JobWaitingDevice {
+			s, ok := d.readState(ctx, ev.Endpoint, ev.DeviceID)
+			if !ok {
+				return
+			}
+			seen = &s
+		}
+	default:
+		d.mu.Lock()
+		s := d.last[ev.DeviceID]
+		d.mu.Unlock()
+		seen = &s
+	}
+	if err := d.advance(ctx, j, ev.Endpoint, seen); err != nil {
+		d.log.Warn("advance", "job", j.ID, "event", ev.Kind, "err", err)
+	}
+}
+
+// remember keeps State/Result values from notifications or Sends; false
+// when the records hold neither.
+func (d *Driver) remember(deviceID string, recs []node.Record) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s, found := d.last[deviceID], false
+	for _, r := range recs {
+		v, err := r.Value.Int()
+		if err != nil {
+			continue
+		}
+		switch r.Path {
+		case PathState:
+			s.state, found = State(v), true
+		case PathUpdateResult:
+			s.result, found = Result(v), true
+		}
+	}
+	if found {
+		s.known = true
+		d.last[deviceID] = s
+	}
+	return found
+}
+
+// readState reads /5/0/3 and /5/0/5.
+func (d *Driver) readState(ctx context.Context, ep, deviceID string) (deviceState, bool) {
+	var s deviceState
+	for _, p := range []node.Path{PathState, PathUpdateResult} {
+		v, err := d.readInt(ctx, ep, p)
+		if err != nil {
+			d.log.Debug("read state", "endpoint", ep, "path", p, "err", err)
+			return s, false
+		}
+		if p == PathState {
+			s.state = State(v)
+		} else {
+			s.result = Result(v)
+		}
+	}
+	s.known = true
+	d.mu.Lock()
+	d.last[deviceID] = s
+	d.mu.Unlock()
+	return s, true
+}
+
+func (d *Driver) readInt(ctx context.Context, ep string, p node.Path) (int64, error) {
+	c, err := d.cfg.Server.Read(ctx, ep, p, codec.FormatText)
+	if lwm2m.IsCode(err, codes.NotAcceptable) || err == nil && c == nil {
+		c, err = d.cfg.Server.Read(ctx, ep, p, lwm2m.AnyFormat)
+	}
+	if err != nil {
+		return 0, err
+	}
+	recs, err := c.Records(p)
+	if err != nil {
+		return 0, err
+	}
+	if len(recs) != 1 {
+		return 0, fmt.Errorf("firmware: read %s: %d values", p, len(recs))
+	}
+	return recs[0].Value.Int()
+}
+
+func (d *Driver) observe(ctx context.Context, ep string) {
+	for _, p := range []node.Path{PathState, PathUpdateResult} {
+		if err := d.cfg.Server.Observe(ctx, ep, p, lwm2m.AnyFormat); err != nil {
+			d.log.Debug("observe failed; polling instead", "endpoint", ep, "path", p, "err", err)
+		}
+	}
+}
+
+func (d *Driver) emit(ctx context.Context, j fleet.Job, s *deviceState, note string, bytes int64) {
+	ev := Event{JobID: j.ID, DeviceID: j.DeviceID, State: j.State, Reason: j.Reason, Note: note, Bytes: bytes}
+	if s != nil {
+		ev.Device, ev.Result = s.state, s.result
+	}
+	d.log.Info("firmware: job", "job", j.ID, "device", j.DeviceID, "state", j.State, "reason", j.Reason, "note", note)
+	if d.cfg.Listener != nil {
+		d.cfg.Listener(ctx, ev)
+	}
+}
+
+func (d *Driver) move(ctx context.Context, j fleet.Job, to fleet.JobState, note string, s *deviceState, mutate func(*fleet.Job) error) (fleet.Job, error) {
+	nj, err := d.cfg.Jobs.MoveJob(ctx, j.ID, j.State, to, note, mutate)
+	if err != nil {
+		return j, err
+	}
+	d.emit(ctx, nj, s, note, 0)
+	return nj, nil
+}
+
+func (d *Driver) fail(ctx context.Context, j fleet.Job, reason fleet.Reason, s *deviceState, note string) error {
+	_, err := d.move(ctx, j, fleet.JobFailed, note, s, func(j *fleet.Job) error {
+		j.Reason = reason
+		if s != nil && s.known && s.result != ResultInitial {
+			j.Native = append(j.Native, fleet.NativeCode{Protocol: fleet.ProtocolLwM2M, Code: int(s.result)})
+		}
+		return nil
+	})
+	return err
+}
+
+// poll reads State and Result of devices whose job waits on them.
+func (d *Driver) poll() {
+	defer d.wg.Done()
+	t := time.NewTicker(d.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, st := range []fleet.JobState{fleet.JobDelivering, fleet.JobUpdating, fleet.JobVerifying, fleet.JobDelivered} {
+			jobs, err := d.cfg.Jobs.JobsInState(d.ctx, st)
+			if err != nil {
+				continue
+			}
+			for _, j := range jobs {
+				dev, err := d.cfg.Jobs.Device(d.ctx, j.DeviceID)
+				if err != nil || dev.LwM2M == nil {
+					continue
+				}
+				if _, ok := d.cfg.Server.Registration(dev.LwM2M.Endpoint); !ok {
+					continue
+				}
+				d.pollOne(j, dev.LwM2M.Endpoint)
+			}
+		}
+	}
+}
+
+func (d *Driver) pollOne(j fleet.Job, ep string) {
+	d.mu.Lock()
+	_, busy := d.pushing[j.ID]
+	d.mu.Unlock()
+	if busy {
+		return
+	}
+	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.PollInterval)
+	defer cancel()
+	unlock := d.lockDevice(j.DeviceID)
+	defer unlock()
+	j, err := d.cfg.Jobs.Job(ctx, j.ID)
+	if err != nil || j.State.Terminal() {
+		return
+	}
+	s, ok := d.readState(ctx, ep, j.DeviceID)
+	if !ok {
+		return
+	}
+	if err := d.advance(ctx, j, ep, &s); err != nil {
+		d.log.Debug("poll", "job", j.ID, "err", err)
+	}
+}
