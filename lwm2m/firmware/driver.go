@@ -237,25 +237,18 @@ func (d *Driver) onEvent(ctx context.Context, ev lwm2m.Event) {
 	if err != nil || j.State.Terminal() {
 		return
 	}
+	if ev.Kind == lwm2m.EventRegistered && j.State != fleet.JobQueued && j.State != fleet.JobWaitingDevice {
+		d.observe(ctx, ev.Endpoint)
+	}
+	// A notification is a hint, not the truth: one sent before the last
+	// read may be delivered after it. Decisions take State and Result
+	// read now.
 	var seen *deviceState
-	switch ev.Kind {
-	case lwm2m.EventRegistered:
-		if j.State != fleet.JobQueued && j.State != fleet.JobWaitingDevice {
-			d.observe(ctx, ev.Endpoint)
+	if j.State != fleet.JobQueued && j.State != fleet.JobWaitingDevice {
+		s, ok := d.readState(ctx, ev.Endpoint, ev.DeviceID)
+		if !ok {
+			return
 		}
-		fallthrough
-	case lwm2m.EventUpdated:
-		if j.State != fleet.JobQueued && j.State != fleet.JobWaitingDevice {
-			s, ok := d.readState(ctx, ev.Endpoint, ev.DeviceID)
-			if !ok {
-				return
-			}
-			seen = &s
-		}
-	default:
-		d.mu.Lock()
-		s := d.last[ev.DeviceID]
-		d.mu.Unlock()
 		seen = &s
 	}
 	if err := d.advance(ctx, j, ev.Endpoint, seen); err != nil {
