@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
@@ -55,9 +56,22 @@ func (s *Server) reachable(ctx context.Context, endpoint string) (*client, *udpC
 		}
 		s.mu.Lock()
 		if c.conn == nil && !c.reg.Secure && s.udp != nil {
-			if addr, err := net.ResolveUDPAddr("udp", c.reg.Address); err == nil {
-				if cc, err := s.udp.NewConn(addr); err == nil {
+			addr, err := net.ResolveUDPAddr("udp", c.reg.Address)
+			if err == nil {
+				var cc *udpClient.Conn
+				if cc, err = s.udp.NewConn(addr); err == nil {
 					s.moveConnLocked(c, cc)
+				}
+			}
+			if err != nil {
+				// Right after Start the listener may not be serving yet.
+				s.mu.Unlock()
+				s.log.Debug("no connection to a restored registration yet", "endpoint", endpoint, "addr", c.reg.Address, "err", err)
+				select {
+				case <-time.After(20 * time.Millisecond):
+					continue
+				case <-ctx.Done():
+					return nil, nil, "", fmt.Errorf("%w: %s: %w", ErrUnreachable, endpoint, ctx.Err())
 				}
 			}
 		}

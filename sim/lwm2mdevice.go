@@ -252,6 +252,7 @@ func (d *LwM2MDevice) Register(ctx context.Context) error {
 	}
 	d.mu.Lock()
 	d.observers = map[string]*simObserver{}
+	d.wakeLocked() // awake from the moment it sends
 	d.mu.Unlock()
 	resp, err := cc.Do(req)
 	if err != nil {
@@ -281,6 +282,7 @@ func (d *LwM2MDevice) Update(ctx context.Context) error {
 	}
 	d.mu.Lock()
 	path := d.regPath
+	d.wakeLocked() // awake from the moment it sends
 	d.mu.Unlock()
 	resp, err := cc.Post(ctx, path, message.TextPlain, nil)
 	if err != nil {
@@ -430,10 +432,16 @@ func (d *LwM2MDevice) loop() {
 
 func (d *LwM2MDevice) wakeLocked() { d.awakeTill = time.Now().Add(d.AwakeWindow) }
 
+// asleep tells whether a queue-mode device has its radio off; an awake
+// one stays awake for AwakeWindow after each request it answers.
 func (d *LwM2MDevice) asleep() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.Queue && time.Now().After(d.awakeTill)
+	if d.Queue && time.Now().After(d.awakeTill) {
+		return true
+	}
+	d.wakeLocked()
+	return false
 }
 
 // handle answers the server's requests on the device's connection.

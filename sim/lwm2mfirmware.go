@@ -74,6 +74,9 @@ type LwM2MFirmware struct {
 	Fault       LwM2MFault
 	NeverNotify bool          // never sends notifications (poll me)
 	UpdateTime  time.Duration // time spent in Updating (default 50ms)
+	// Slow delays each push block's answer and each pull block's request,
+	// for transfers that span sleeps and restarts.
+	Slow time.Duration
 	HTTP        *http.Client  // for http:// URIs (default http.DefaultClient)
 
 	dev       *LwM2MDevice
@@ -232,6 +235,7 @@ func (f *LwM2MFirmware) push(w *coapWriter, r *pool.Message, body []byte) {
 		_ = w.SetResponse(codes.BadOption, message.TextPlain, nil)
 		return
 	}
+	time.Sleep(f.Slow)
 	if szx.Size() > int64(f.BlockSize) {
 		f.dev.mu.Lock()
 		f.refusals++
@@ -420,6 +424,7 @@ func (f *LwM2MFirmware) download(ctx context.Context, u *url.URL) ([]byte, error
 	szx := szxFor(f.BlockSize)
 	var data []byte
 	for num := int64(0); ; num++ {
+		time.Sleep(f.Slow)
 		req, err := cc.NewGetRequest(ctx, u.Path)
 		if err != nil {
 			return nil, err

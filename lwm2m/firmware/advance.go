@@ -115,14 +115,28 @@ func (d *Driver) advance(ctx context.Context, j fleet.Job, ep string, seen *devi
 				if j, err = d.move(ctx, j, fleet.JobDelivered, "downloaded", seen, nil); err != nil {
 					return err
 				}
+			case seen.state == StateIdle && seen.result == ResultConnectionLost && j.Attempts+1 < d.cfg.MaxAttempts:
+				// The transfer broke (a network cut, a gateway restart):
+				// try again from the start.
+				if j, err = d.move(ctx, j, fleet.JobQueued, "retry after: "+seen.result.String(), seen, func(j *fleet.Job) error {
+					j.Attempts++
+					return nil
+				}); err != nil {
+					return err
+				}
+				seen = nil
 			case seen.state == StateIdle && seen.result.Failed():
 				return d.fail(ctx, j, ReasonOf(seen.result), seen, "download failed: "+seen.result.String())
-			case seen.state == StateIdle && d.deliveryLost(j):
-				// Nothing arrived (the gateway restarted before or during
-				// delivery, or the device reset): deliver again.
+			case (seen.state == StateIdle || seen.state == StateDownloading) && d.deliveryLost(j):
+				// Nothing arrived, or a push stopped half-way (the gateway
+				// restarted, or the device reset): deliver again. A device
+				// pulling on its own (Downloading) is left to it.
 				p, err := d.choose(ctx, j, ep)
 				if err != nil {
 					return err
+				}
+				if seen.state == StateDownloading && !p.push {
+					return nil
 				}
 				return d.deliver(ctx, j, ep, p)
 			default:

@@ -66,8 +66,11 @@ type Config struct {
 	// PollInterval: State and Result are read this often while a job waits
 	// on the device, for devices that never notify (default 30 s).
 	PollInterval time.Duration
-	Listener     Listener
-	Logger       *slog.Logger
+	// MaxAttempts bounds deliveries of a job whose transfer broke (Result
+	// 4, connection lost) before it fails (default 3).
+	MaxAttempts int
+	Listener    Listener
+	Logger      *slog.Logger
 }
 
 // Driver runs Object 5 jobs: every step is a committed job transition
@@ -105,6 +108,9 @@ func New(cfg Config) (*Driver, error) {
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 30 * time.Second
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 3
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

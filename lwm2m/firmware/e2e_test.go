@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"log/slog"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -66,6 +68,9 @@ func (g *gateway) start() {
 	cfg := lwm2m.DefaultConfig()
 	cfg.Store, cfg.Files, cfg.UDPAddr, cfg.DTLSAddr = st, files, g.udp, g.dtls
 	cfg.RequestTimeout = 5 * time.Second
+	if testing.Verbose() {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	if g.mutate != nil {
 		g.mutate(&cfg)
 	}
@@ -76,7 +81,7 @@ func (g *gateway) start() {
 	g.st, g.files, g.srv = st, files, srv
 	g.http = httptest.NewServer(files)
 	drv, err := firmware.New(firmware.Config{
-		Jobs: st, Server: srv, PollInterval: 300 * time.Millisecond,
+		Jobs: st, Server: srv, PollInterval: 300 * time.Millisecond, Logger: cfg.Logger,
 		PackageURL: func(scheme, job, pkg string) (string, bool) {
 			switch scheme {
 			case "coap":
@@ -267,6 +272,11 @@ func TestFaults(t *testing.T) {
 			if codes := nativeCodes(j); len(codes) != 1 || codes[0] != tt.native {
 				t.Fatalf("native codes %v, want [%d]", codes, tt.native)
 			}
+			if want := 0; tt.fault == sim.LwM2MFaultConnectionLost && j.Attempts != 2 {
+				t.Fatalf("attempts %d, want 2 retries before failing", j.Attempts)
+			} else if tt.fault != sim.LwM2MFaultConnectionLost && j.Attempts != want {
+				t.Fatalf("attempts %d for a fault that is not retried", j.Attempts)
+			}
 			if fw.Executions() > 0 && tt.fault != sim.LwM2MFaultUpdateFailure {
 				t.Fatal("executed after a failed download")
 			}
@@ -281,4 +291,89 @@ func hasNote(j fleet.Job, note string) bool {
 		}
 	}
 	return false
+}
+
+// TestQueueModeAcrossWakeUps: a queue-mode device is reachable only
+// briefly after each Update; the job starts while it sleeps, the push
+// runs a few blocks per awake window, and the version is verified after
+// it re-registers.
+func TestQueueModeAcrossWakeUps(t *testing.T) {
+	g := newGateway(t, func(c *lwm2m.Config) { c.QueueWindow = 300 * time.Millisecond })
+	fw := &sim.LwM2MFirmware{ExpectSHA256: g.digest, BlockSize: 512, Slow: 10 * time.Millisecond}
+	d := g.device("q", fw, func(d *sim.LwM2MDevice) {
+		d.Queue, d.AwakeWindow, d.SleepFor = true, 500*time.Millisecond, 300*time.Millisecond
+	})
+	time.Sleep(600 * time.Millisecond) // asleep now
+	_, before := d.Counts()
+	j := fleet.Job{ID: "j1", DeviceID: "dev-q", PackageID: "fw2", Operation: fleet.OpDownloadAndUpdate, Delivery: fleet.DeliveryPush, State: fleet.JobQueued}
+	if _, err := g.st.CreateJob(context.Background(), j); err != nil {
+		t.Fatal(err)
+	}
+	go g.drv.Start(context.Background(), "j1") // waits for the device to wake
+	j = g.finished("j1")
+	if j.State != fleet.JobSucceeded {
+		t.Fatalf("job %s (%s): %+v", j.State, j.Reason, j.History)
+	}
+	regs, after := d.Counts()
+	// Two wake-ups at least: the Update that let the delivery start, and
+	// the Register after the reboot that let the version be verified.
+	if after-before < 1 || regs != 2 {
+		t.Fatalf("updates during the job %d, registers %d", after-before, regs)
+	}
+	if _, _, v := fw.State(); v != "2.0" || fw.Executions() != 1 {
+		t.Fatalf("version %s, executions %d", v, fw.Executions())
+	}
+}
+
+// TestRestartMidDownload restarts the gateway (store closed and reopened,
+// new server and driver on the same ports) while the device pulls; the
+// device's retransmissions reach the new server and the job completes.
+func TestRestartMidDownload(t *testing.T) {
+	for _, delivery := range []fleet.Delivery{fleet.DeliveryPull, fleet.DeliveryPush} {
+		t.Run(string(delivery), func(t *testing.T) {
+			g := newGateway(t, nil)
+			fw := &sim.LwM2MFirmware{ExpectSHA256: g.digest, BlockSize: 256, Slow: 5 * time.Millisecond}
+			g.device("ep", fw, nil)
+			g.job("j1", "ep", delivery)
+			eventually(t, "downloading", func() bool { s, _, _ := fw.State(); return s == 1 })
+			time.Sleep(100 * time.Millisecond)
+			g.restart()
+			j := g.finished("j1")
+			if j.State != fleet.JobSucceeded {
+				t.Fatalf("job %s (%s): %+v", j.State, j.Reason, j.History)
+			}
+			if !bytes.Equal(fw.Installed(), g.img) || fw.Executions() != 1 {
+				t.Fatalf("installed %d bytes, executions %d", len(fw.Installed()), fw.Executions())
+			}
+		})
+	}
+}
+
+func TestCancel(t *testing.T) {
+	g := newGateway(t, nil)
+	fw := &sim.LwM2MFirmware{ExpectSHA256: g.digest, BlockSize: 64, Slow: 5 * time.Millisecond}
+	g.device("ep", fw, nil)
+	g.job("j1", "ep", fleet.DeliveryPull)
+	eventually(t, "downloading", func() bool { s, _, _ := fw.State(); return s == 1 })
+	if err := g.drv.Cancel(context.Background(), "j1"); err != nil {
+		t.Fatal(err)
+	}
+	j := g.finished("j1")
+	if j.State != fleet.JobCancelled || j.Reason != fleet.ReasonCancelled {
+		t.Fatalf("job %s %s", j.State, j.Reason)
+	}
+	if s, r, _ := fw.State(); s != 0 || r != 10 {
+		t.Fatalf("device state %d result %d, want 0 and 10", s, r)
+	}
+}
+
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
