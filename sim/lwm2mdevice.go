@@ -180,7 +180,36 @@ func (d *LwM2MDevice) connect() error {
 	if old != nil {
 		_ = old.Close()
 	}
+	// A connected UDP socket dies on an ICMP port unreachable (the server
+	// restarting); like a real client, open a new one and register again.
+	cc.AddOnClose(func() {
+		d.mu.Lock()
+		lost := d.conn == cc && !d.closed
+		d.mu.Unlock()
+		if lost {
+			go d.recover()
+		}
+	})
 	return nil
+}
+
+// recover re-connects and re-registers after the connection died, retrying
+// until it works or the device is closed.
+func (d *LwM2MDevice) recover() {
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
+		select {
+		case <-d.stop:
+			return
+		case <-time.After(delay):
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := d.Reboot(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		d.log().Debug("sim: re-register failed", "err", err)
+	}
 }
 
 func (d *LwM2MDevice) closeConn() {
