@@ -123,7 +123,6 @@ func (s *Server) coapOptions() []interface {
 		options.WithInactivityMonitor(s.cfg.IdleTimeout, s.onInactive),
 		options.WithErrors(func(err error) { s.log.Debug("coap", "err", err) }),
 		options.WithContext(s.ctx),
-		options.WithMaxMessageSize(uint32(s.cfg.BlockSize + 1024)),
 		options.WithRequestMonitor(s.requestMonitor),
 		options.WithProcessReceivedMessageFunc(config.ProcessReceivedMessageFunc[*udpClient.Conn](processReceived)),
 	}

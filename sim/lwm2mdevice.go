@@ -606,7 +606,23 @@ func (d *LwM2MDevice) get(w *responsewriter.ResponseWriter[*udpClient.Conn], r *
 		delete(d.observers, string(r.Token()))
 		d.mu.Unlock()
 	}
-	_ = w.SetResponse(codes.Content, message.MediaType(f), bytes.NewReader(b))
+	// Answers over 1024 bytes go block by block (Block2, RFC 7959).
+	szx, num := blockwise.SZX1024, int64(0)
+	if v, err := r.GetOptionUint32(message.Block2); err == nil {
+		if s, n, _, err := blockwise.DecodeBlockOption(v); err == nil && s <= blockwise.SZX1024 {
+			szx, num = s, n
+		}
+	}
+	if int64(len(b)) <= szx.Size() && num == 0 {
+		_ = w.SetResponse(codes.Content, message.MediaType(f), bytes.NewReader(b))
+		return
+	}
+	start := min(num*szx.Size(), int64(len(b)))
+	end := min(start+szx.Size(), int64(len(b)))
+	block, _ := blockwise.EncodeBlockOption(szx, num, end < int64(len(b)))
+	_ = w.SetResponse(codes.Content, message.MediaType(f), bytes.NewReader(b[start:end]))
+	w.Message().SetOptionUint32(message.Block2, block)
+	w.Message().SetOptionUint32(message.Size2, uint32(len(b)))
 }
 
 func encodeFor(f codec.Format, p node.Path, recs []node.Record) ([]byte, error) {
