@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	coapNet "github.com/plgd-dev/go-coap/v3/net"
+
 	"github.com/fumo-gw/fumo-gw/download"
 	"github.com/fumo-gw/fumo-gw/fleet"
 	"github.com/fumo-gw/fumo-gw/lwm2m"
@@ -187,3 +189,13 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func (g *gateway) addPackageBytes(id string, img []byte) {
+	g.t.Helper()
+	sum := sha256.Sum256(img)
+	if _, err := g.st.PutPackage(context.Background(), fleet.Package{ID: id, Name: "fw", Version: "2.0", Size: int64(len(img)), SHA256: hex.EncodeToString(sum[:])}, bytes.NewReader(img)); err != nil {
+		g.t.Fatal(err)
+	}
+}
+
+func listenUDP(addr string) (*coapNet.UDPConn, error) { return coapNet.NewListenUDP("udp", addr) }

@@ -77,7 +77,7 @@ type LwM2MFirmware struct {
 	// Slow delays each push block's answer and each pull block's request,
 	// for transfers that span sleeps and restarts.
 	Slow time.Duration
-	HTTP        *http.Client  // for http:// URIs (default http.DefaultClient)
+	HTTP *http.Client // for http:// URIs (default http.DefaultClient)
 
 	dev       *LwM2MDevice
 	wg        sync.WaitGroup
