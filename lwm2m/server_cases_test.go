@@ -269,15 +269,31 @@ func TestBadInput(t *testing.T) {
 	if after := dump(t, g); after != before {
 		t.Fatalf("store changed:\n%s\n---\n%s", before, after)
 	}
-	// A registered device sending malformed SenML is refused; nothing is
-	// emitted.
-	d := g.device("ep", nil)
-	_ = d
-	reg, _ := g.srv.Registration("ep")
-	if reg.ID == "" {
-		t.Fatal("not registered")
-	}
+	// A registered device sending malformed payloads is refused and
+	// nothing reaches the listeners.
 	dcc := rawClient(t, g.cfg.UDPAddr)
+	if code := post(t, dcc, "/rd", message.AppLinkFormat, "</3/0>", "ep=ep", "lwm2m=1.1"); code != codes.Created {
+		t.Fatalf("register: %v", code)
+	}
+	for _, bad := range []struct {
+		cf   message.MediaType
+		body string
+		want codes.Code
+	}{
+		{message.MediaType(codec.FormatSenMLJSON), `[{"n":"/3/0/9","v":`, codes.BadRequest},
+		{message.MediaType(codec.FormatSenMLJSON), `[{"n":"/3/x/9","v":1}]`, codes.BadRequest},
+		{message.MediaType(codec.FormatSenMLCBOR), "\x9f\xff\xff", codes.BadRequest},
+		{message.MediaType(codec.FormatTLV), "\xc1\x03\x01", codes.UnsupportedMediaType},
+	} {
+		if code := post(t, dcc, "/dp", bad.cf, bad.body); code != bad.want {
+			t.Errorf("send %q: %v, want %v", bad.body, code, bad.want)
+		}
+	}
+	if n := g.events.count(kind(lwm2m.EventSend, "ep")); n != 0 {
+		t.Fatalf("%d send events from malformed payloads", n)
+	}
+	g.device("ep", nil) // re-registers from its own socket
+	reg, _ := g.srv.Registration("ep")
 	if code := post(t, dcc, "/dp", message.MediaType(codec.FormatSenMLJSON), `[{"n":"/3/0/9","v":1}]`); code != codes.Forbidden {
 		t.Fatalf("send from another connection: %v", code)
 	}
