@@ -2,7 +2,6 @@ package lwm2m
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -347,5 +346,3 @@ func (s *Server) Registered() int {
 	defer s.mu.Unlock()
 	return len(s.byEndpoint)
 }
-
-var errStopped = errors.New("stopped")

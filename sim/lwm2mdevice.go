@@ -154,22 +154,7 @@ func (d *LwM2MDevice) initValuesLocked() {
 
 // connect dials the server (DTLS when a PSK is set) with a new socket.
 func (d *LwM2MDevice) connect() error {
-	opts := []udp.Option{
-		options.WithHandlerFunc(d.handle),
-		options.WithBlockwise(false, blockwise.SZX1024, time.Minute),
-		options.WithErrors(func(error) {}),
-	}
-	var cc *udpClient.Conn
-	var err error
-	if len(d.PSKKey) > 0 {
-		cc, err = dtls.Dial(d.Server, dtls.NewDTLSClientOptions(
-			piondtls.WithPSK(func([]byte) ([]byte, error) { return d.PSKKey, nil }),
-			piondtls.WithPSKIdentityHint([]byte(d.PSKIdentity)),
-			piondtls.WithCipherSuites(piondtls.TLS_PSK_WITH_AES_128_CCM_8),
-		), opts...)
-	} else {
-		cc, err = udp.Dial(d.Server, opts...)
-	}
+	cc, err := d.dial(d.Server, len(d.PSKKey) > 0, options.WithHandlerFunc(d.handle))
 	if err != nil {
 		return fmt.Errorf("sim: %s: dial %s: %w", d.Endpoint, d.Server, err)
 	}
@@ -252,6 +237,23 @@ func (d *LwM2MDevice) registerPayload() []byte {
 		links = append(links, link.Link{Target: root + t})
 	}
 	return link.Encode(links)
+}
+
+// dial opens a CoAP connection from a new socket, over DTLS with the
+// device's PSK when secure; block-wise is done by hand, as on the server.
+func (d *LwM2MDevice) dial(addr string, secure bool, extra ...udp.Option) (*udpClient.Conn, error) {
+	opts := append([]udp.Option{
+		options.WithBlockwise(false, blockwise.SZX1024, time.Minute),
+		options.WithErrors(func(error) {}),
+	}, extra...)
+	if !secure {
+		return udp.Dial(addr, opts...)
+	}
+	return dtls.Dial(addr, dtls.NewDTLSClientOptions(
+		piondtls.WithPSK(func([]byte) ([]byte, error) { return d.PSKKey, nil }),
+		piondtls.WithPSKIdentityHint([]byte(d.PSKIdentity)),
+		piondtls.WithCipherSuites(piondtls.TLS_PSK_WITH_AES_128_CCM_8),
+	), opts...)
 }
 
 // Register sends a Register and keeps the registration path; it drops

@@ -10,18 +10,15 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
-	piondtls "github.com/pion/dtls/v3"
-	"github.com/plgd-dev/go-coap/v3/dtls"
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"github.com/plgd-dev/go-coap/v3/message/pool"
 	"github.com/plgd-dev/go-coap/v3/net/blockwise"
 	"github.com/plgd-dev/go-coap/v3/net/responsewriter"
-	"github.com/plgd-dev/go-coap/v3/options"
-	"github.com/plgd-dev/go-coap/v3/udp"
 	udpClient "github.com/plgd-dev/go-coap/v3/udp/client"
 
 	"github.com/fumo-gw/fumo-gw/lwm2m/codec"
@@ -340,14 +337,8 @@ func (f *LwM2MFirmware) writeURI(w *coapWriter, r *pool.Message, body []byte) {
 		f.set(fwIdle, 7)
 		return
 	}
-	proto := map[string]int{"coap": 0, "coaps": 1, "http": 2, "https": 3}[u.Scheme]
-	supported := false
-	for _, p := range f.Protocols {
-		if _, known := map[string]int{"coap": 0, "coaps": 1, "http": 2, "https": 3}[u.Scheme]; known && p == proto {
-			supported = true
-		}
-	}
-	if !supported {
+	proto, known := map[string]int{"coap": 0, "coaps": 1, "http": 2, "https": 3}[u.Scheme]
+	if !known || !slices.Contains(f.Protocols, proto) {
 		f.set(fwIdle, 9)
 		return
 	}
@@ -404,19 +395,7 @@ func (f *LwM2MFirmware) download(ctx context.Context, u *url.URL) ([]byte, error
 		}
 		return io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	}
-	opts := []udp.Option{options.WithBlockwise(false, blockwise.SZX1024, time.Minute), options.WithErrors(func(error) {})}
-	var cc *udpClient.Conn
-	var err error
-	if u.Scheme == "coaps" {
-		d := f.dev
-		cc, err = dtls.Dial(u.Host, dtls.NewDTLSClientOptions(
-			piondtls.WithPSK(func([]byte) ([]byte, error) { return d.PSKKey, nil }),
-			piondtls.WithPSKIdentityHint([]byte(d.PSKIdentity)),
-			piondtls.WithCipherSuites(piondtls.TLS_PSK_WITH_AES_128_CCM_8),
-		), opts...)
-	} else {
-		cc, err = udp.Dial(u.Host, opts...)
-	}
+	cc, err := f.dev.dial(u.Host, u.Scheme == "coaps")
 	if err != nil {
 		return nil, err
 	}
