@@ -245,6 +245,16 @@ func (s *Server) moveConnLocked(c *client, cc *udpClient.Conn) {
 	c.conn = cc
 	if cc != nil {
 		s.byConn[cc] = c
+		// A connection that dies (closed by an error) is forgotten, so
+		// that the next operation opens a new one (UDP) or waits for the
+		// device (DTLS).
+		cc.AddOnClose(func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if c.conn == cc {
+				s.moveConnLocked(c, nil)
+			}
+		})
 	}
 }
 

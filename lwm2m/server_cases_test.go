@@ -356,7 +356,7 @@ func TestQueueModeWaits(t *testing.T) {
 	g := newGateway(t, func(c *lwm2m.Config) { c.QueueWindow = 200 * time.Millisecond })
 	g.addDevice("q", "", nil)
 	d := g.device("q", func(d *sim.LwM2MDevice) {
-		d.Queue, d.AwakeWindow, d.SleepFor = true, 300*time.Millisecond, 700*time.Millisecond
+		d.Queue, d.AwakeWindow, d.SleepFor = true, 300*time.Millisecond, 2*time.Second
 	})
 	reg, _ := g.srv.Registration("q")
 	if !reg.Queue {
@@ -370,11 +370,25 @@ func TestQueueModeWaits(t *testing.T) {
 	// The read was answered, so the device was awake: it had sent an
 	// Update since it fell asleep.
 	eventually(t, "the Update that woke the device", func() bool { _, after := d.Counts(); return after > before })
-	// A short deadline while it sleeps gives up without sending.
-	time.Sleep(400 * time.Millisecond)
+	// A short deadline while it sleeps gives up without sending (the
+	// next wake-up is about 2 s away).
+	time.Sleep(500 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if _, err := g.srv.Read(ctx, "q", node.MustPath("/3/0/3"), codec.FormatText); err == nil {
 		t.Fatal("read of a sleeping device succeeded at once")
+	}
+}
+
+// TestRegisteredConnectionOutlivesIdleTimeout: go-coap closes silent
+// connections (16 s by default); a registration's connection stays open
+// for its lifetime, so downlink works after a long silence.
+func TestRegisteredConnectionOutlivesIdleTimeout(t *testing.T) {
+	g := newGateway(t, func(c *lwm2m.Config) { c.IdleTimeout = 500 * time.Millisecond })
+	g.addDevice("ep", "", nil)
+	g.device("ep", nil)
+	time.Sleep(5 * time.Second) // go-coap checks inactivity every 4 s
+	if _, err := g.srv.Read(context.Background(), "ep", node.MustPath("/3/0/3"), codec.FormatText); err != nil {
+		t.Fatalf("read after the idle timeout: %v", err)
 	}
 }

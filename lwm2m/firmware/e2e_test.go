@@ -377,3 +377,19 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestRestartWhileUpdating restarts the gateway after the Execute, while
+// the device installs: the new driver waits, verifies after the device
+// re-registers, and never executes again.
+func TestRestartWhileUpdating(t *testing.T) {
+	g := newGateway(t, nil)
+	fw := &sim.LwM2MFirmware{ExpectSHA256: g.digest, UpdateTime: 500 * time.Millisecond}
+	g.device("ep", fw, nil)
+	g.job("j1", "ep", fleet.DeliveryPull)
+	eventually(t, "updating", func() bool { s, _, _ := fw.State(); return s == 3 })
+	g.restart()
+	j := g.finished("j1")
+	if j.State != fleet.JobSucceeded || fw.Executions() != 1 {
+		t.Fatalf("job %s, executions %d: %+v", j.State, fw.Executions(), j.History)
+	}
+}
