@@ -85,7 +85,6 @@ type Driver struct {
 	devLocks map[string]*sync.Mutex
 	executed map[string]bool               // jobs whose Execute this process sent
 	attempts map[string]time.Time          // job id -> when this process last delivered
-	last     map[string]deviceState        // device id -> last seen State/Result
 	pushing  map[string]context.CancelFunc // job id -> push under way
 	wg       sync.WaitGroup
 	ctx      context.Context
@@ -117,7 +116,7 @@ func New(cfg Config) (*Driver, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Driver{cfg: cfg, log: cfg.Logger.With("component", "firmware"), devLocks: map[string]*sync.Mutex{},
-		executed: map[string]bool{}, attempts: map[string]time.Time{}, last: map[string]deviceState{}, pushing: map[string]context.CancelFunc{}, ctx: ctx, cancel: cancel}
+		executed: map[string]bool{}, attempts: map[string]time.Time{}, pushing: map[string]context.CancelFunc{}, ctx: ctx, cancel: cancel}
 	cfg.Server.AddListener(d.onEvent)
 	d.wg.Add(1)
 	go d.poll()
@@ -161,6 +160,11 @@ func (d *Driver) Start(ctx context.Context, jobID string) error {
 	}
 	unlock := d.lockDevice(dev.ID)
 	defer unlock()
+	// Read again under the device's lock: an event may have moved the job
+	// meanwhile.
+	if j, err = d.cfg.Jobs.Job(ctx, jobID); err != nil || j.State.Terminal() {
+		return err
+	}
 	return d.advance(ctx, j, dev.LwM2M.Endpoint, nil)
 }
 
@@ -191,7 +195,7 @@ func (d *Driver) Resume(ctx context.Context) error {
 				}
 				var seen *deviceState
 				if j.State != fleet.JobQueued && j.State != fleet.JobWaitingDevice {
-					if s, ok := d.readState(d.ctx, ep, j.DeviceID); ok {
+					if s, ok := d.readState(d.ctx, ep); ok {
 						seen = &s
 					}
 				}
@@ -227,7 +231,7 @@ func (d *Driver) onEvent(ctx context.Context, ev lwm2m.Event) {
 	switch ev.Kind {
 	case lwm2m.EventRegistered, lwm2m.EventUpdated:
 	case lwm2m.EventNotify, lwm2m.EventSend:
-		if !d.remember(ev.DeviceID, ev.Records) {
+		if !aboutFirmware(ev.Records) {
 			return
 		}
 	default:
@@ -251,7 +255,7 @@ func (d *Driver) onEvent(ctx context.Context, ev lwm2m.Event) {
 	// read now.
 	var seen *deviceState
 	if j.State != fleet.JobQueued && j.State != fleet.JobWaitingDevice {
-		s, ok := d.readState(ctx, ev.Endpoint, ev.DeviceID)
+		s, ok := d.readState(ctx, ev.Endpoint)
 		if !ok {
 			return
 		}
@@ -262,33 +266,19 @@ func (d *Driver) onEvent(ctx context.Context, ev lwm2m.Event) {
 	}
 }
 
-// remember keeps State/Result values from notifications or Sends; false
-// when the records hold neither.
-func (d *Driver) remember(deviceID string, recs []node.Record) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	s, found := d.last[deviceID], false
+// aboutFirmware tells whether notified or sent records hold State or
+// Update Result (the values themselves are read again before use).
+func aboutFirmware(recs []node.Record) bool {
 	for _, r := range recs {
-		v, err := r.Value.Int()
-		if err != nil {
-			continue
-		}
-		switch r.Path {
-		case PathState:
-			s.state, found = State(v), true
-		case PathUpdateResult:
-			s.result, found = Result(v), true
+		if r.Path == PathState || r.Path == PathUpdateResult {
+			return true
 		}
 	}
-	if found {
-		s.known = true
-		d.last[deviceID] = s
-	}
-	return found
+	return false
 }
 
 // readState reads /5/0/3 and /5/0/5.
-func (d *Driver) readState(ctx context.Context, ep, deviceID string) (deviceState, bool) {
+func (d *Driver) readState(ctx context.Context, ep string) (deviceState, bool) {
 	var s deviceState
 	for _, p := range []node.Path{PathState, PathUpdateResult} {
 		v, err := d.readInt(ctx, ep, p)
@@ -303,9 +293,6 @@ func (d *Driver) readState(ctx context.Context, ep, deviceID string) (deviceStat
 		}
 	}
 	s.known = true
-	d.mu.Lock()
-	d.last[deviceID] = s
-	d.mu.Unlock()
 	return s, true
 }
 
@@ -411,7 +398,7 @@ func (d *Driver) pollOne(j fleet.Job, ep string) {
 	if err != nil || j.State.Terminal() {
 		return
 	}
-	s, ok := d.readState(ctx, ep, j.DeviceID)
+	s, ok := d.readState(ctx, ep)
 	if !ok {
 		return
 	}
