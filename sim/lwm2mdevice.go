@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -553,11 +554,7 @@ func (d *LwM2MDevice) recordsLocked(p node.Path) []node.Record {
 }
 
 func sortRecords(recs []node.Record) {
-	for i := 1; i < len(recs); i++ {
-		for j := i; j > 0 && recs[j].Path.Compare(recs[j-1].Path) < 0; j-- {
-			recs[j], recs[j-1] = recs[j-1], recs[j]
-		}
-	}
+	slices.SortFunc(recs, func(a, b node.Record) int { return a.Path.Compare(b.Path) })
 }
 
 // formatFor picks the answer's format: the Accept option, else text for

@@ -152,7 +152,7 @@ func (d *Driver) advance(ctx context.Context, j fleet.Job, ep string, seen *devi
 			}
 		case fleet.JobUpdating:
 			if seen == nil || !seen.known {
-				s, ok := d.readState(ctx, ep, j.DeviceID)
+				s, ok := d.readState(ctx, ep)
 				if !ok {
 					return nil
 				}
@@ -201,7 +201,7 @@ func (d *Driver) deliveryLost(j fleet.Job) bool {
 // device (State 2).
 func (d *Driver) updateOnly(ctx context.Context, j fleet.Job, ep string, seen *deviceState) error {
 	if seen == nil || !seen.known {
-		s, ok := d.readState(ctx, ep, j.DeviceID)
+		s, ok := d.readState(ctx, ep)
 		if !ok {
 			return nil
 		}
@@ -267,7 +267,7 @@ func (d *Driver) deliver(ctx context.Context, j fleet.Job, ep string, p plan) er
 		if jerr != nil || cur.State.Terminal() {
 			return
 		}
-		if s, ok := d.readState(d.ctx, ep, j.DeviceID); ok {
+		if s, ok := d.readState(d.ctx, ep); ok {
 			if err := d.advance(d.ctx, cur, ep, &s); err != nil {
 				d.log.Warn("after push", "job", j.ID, "err", err)
 			}
