@@ -32,6 +32,7 @@ type Store interface {
 	DMCommands(ctx context.Context, deviceID string) ([]fleet.DMCommand, error)
 	DMCommand(ctx context.Context, id string) (fleet.DMCommand, error)
 	EnqueueDMCommand(ctx context.Context, c fleet.DMCommand) (fleet.DMCommand, error)
+	WithdrawDMCommands(ctx context.Context, why string, ids ...string) error
 	CommitDMStep(ctx context.Context, st fleet.DMStep) error
 	ReadPackageAt(ctx context.Context, id string, p []byte, off int64) (int, error)
 }
@@ -653,6 +654,17 @@ func (s *Server) EnqueueAs(ctx context.Context, id, deviceID string, cmd syncml.
 		return fmt.Errorf("dm: enqueue for %s: %w", deviceID, err)
 	}
 	s.log.Info("dm: command queued", "device", deviceID, "command", id, "cmd", cmd.CommandName())
+	return nil
+}
+
+// Withdraw takes queued commands the device has not been sent out of its
+// queue (they end failed, "withdrawn: why"); unknown and failed ids are
+// skipped. If one was already sent (or answered) nothing changes and the error wraps
+// fleet.ErrStale.
+func (s *Server) Withdraw(ctx context.Context, why string, ids ...string) error {
+	if err := s.cfg.Store.WithdrawDMCommands(ctx, why, ids...); err != nil {
+		return fmt.Errorf("dm: withdraw: %w", err)
+	}
 	return nil
 }
 

@@ -320,3 +320,41 @@ func (s *Store) ReadPackageAt(ctx context.Context, id string, p []byte, off int6
 	})
 	return n, err
 }
+
+// WithdrawDMCommands takes commands the device has not been sent yet out
+// of its queue: each ends failed with the error "withdrawn: why". Ids that
+// are unknown or already finished are skipped. If any of them was already
+// sent, nothing changes and the error wraps ErrStale: the device may be
+// acting on it.
+func (s *Store) WithdrawDMCommands(ctx context.Context, why string, ids ...string) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		cmds := tx.Bucket(bucketDMCommands)
+		now := s.opts.Now().UTC()
+		var pending []fleet.DMCommand
+		for _, id := range ids {
+			c, err := getDMCommand(tx, id)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			switch c.State {
+			case fleet.DMCommandSent, fleet.DMCommandDone:
+				return fmt.Errorf("store: dm command %s was sent in session %s: %w", id, c.SessionID, ErrStale)
+			case fleet.DMCommandPending:
+				pending = append(pending, c)
+			}
+		}
+		for _, c := range pending {
+			if err := tx.Bucket(bucketDMQueue).Delete(seqKey(c.DeviceID, c.Seq)); err != nil {
+				return err
+			}
+			c.State, c.Error, c.Updated = fleet.DMCommandFailed, "withdrawn: "+why, now
+			if err := putJSON(cmds, c.ID, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

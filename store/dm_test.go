@@ -170,3 +170,49 @@ func TestCommitDMStep_GroupIsolatesFailures(t *testing.T) {
 		}
 	}
 }
+
+func TestWithdrawDMCommands(t *testing.T) {
+	s, _ := openTest(t)
+	if _, err := s.CreateDevice(ctx, dmDev("d1", "IMEI:1")); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		if _, err := s.EnqueueDMCommand(ctx, dmCmd(id, "d1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := step("d1", "s1", "t1")
+	st.Sent = []string{"c"}
+	if err := s.CommitDMStep(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	before := dump(t, s)
+	if err := s.WithdrawDMCommands(ctx, "cancelled", "a", "c"); !errors.Is(err, ErrStale) {
+		t.Fatalf("withdrawing a sent command: %v, want ErrStale", err)
+	}
+	if dump(t, s) != before {
+		t.Fatal("a refused withdrawal changed the store")
+	}
+	if err := s.WithdrawDMCommands(ctx, "cancelled", "a", "nope"); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := s.DMCommand(ctx, "a")
+	if a.State != fleet.DMCommandFailed || a.Error != "withdrawn: cancelled" {
+		t.Errorf("withdrawn command %+v", a)
+	}
+	q, _ := s.DMCommands(ctx, "d1")
+	if len(q) != 2 || q[0].ID != "b" || q[1].ID != "c" {
+		t.Errorf("queue after withdrawal %+v", q)
+	}
+	if err := s.WithdrawDMCommands(ctx, "again", "a"); err != nil {
+		t.Errorf("withdrawing a withdrawn command again: %v", err)
+	}
+	done := step("d1", "s1", "t1")
+	done.Finished = []fleet.DMCommand{{ID: "c", State: fleet.DMCommandDone}}
+	if err := s.CommitDMStep(ctx, done); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WithdrawDMCommands(ctx, "late", "c"); !errors.Is(err, ErrStale) {
+		t.Errorf("withdrawing an answered command: %v, want ErrStale", err)
+	}
+}

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fumo-gw/fumo-gw/dm"
 	"github.com/fumo-gw/fumo-gw/dm/syncml"
@@ -28,6 +31,7 @@ type Queue interface {
 	EnqueueAs(ctx context.Context, id, deviceID string, cmd syncml.Command, blob string) error
 	Result(ctx context.Context, id string) (dm.CommandResult, error)
 	Trigger(ctx context.Context, deviceID string, o dm.TriggerOptions) (string, error)
+	Withdraw(ctx context.Context, why string, ids ...string) error
 }
 
 // Event is what the driver tells its Listener: a job's progress or end,
@@ -60,6 +64,10 @@ type DriverConfig struct {
 	Verify   bool
 	Listener Listener
 	Logger   *slog.Logger
+	// Retry, when set, is asked before a job fails for a reason another
+	// attempt may cure (network, timeout): ok sends the job back to
+	// queued, to be started again from notBefore by whoever runs jobs.
+	Retry func(j fleet.Job, reason fleet.Reason) (notBefore time.Time, ok bool)
 }
 
 // Driver runs FUMO jobs of DM devices on top of the DM command queue.
@@ -71,10 +79,41 @@ type Driver struct {
 	log *slog.Logger
 }
 
-// Command ids of a job's queued commands.
-func deliverID(job string) string { return job + ".deliver" }
-func execID(job string) string    { return job + ".exec" }
-func verifyID(job string) string  { return job + ".verify" }
+// Command kinds of a job.
+const (
+	kindDeliver = "deliver"
+	kindExec    = "exec"
+	kindVerify  = "verify"
+)
+
+var commandKinds = []string{kindDeliver, kindExec, kindVerify}
+
+// commandID names a job's command of one kind in one attempt:
+// "<job>.<kind>" for the first, "<job>.<kind>.<n>" for attempt n > 1, so
+// that a retried job queues fresh commands and a late answer to an older
+// attempt is told apart.
+func commandID(j fleet.Job, kind string) string {
+	if j.Attempts <= 1 {
+		return j.ID + "." + kind
+	}
+	return j.ID + "." + kind + "." + strconv.Itoa(j.Attempts)
+}
+
+// parseCommandID splits a command id made by commandID.
+func parseCommandID(id string) (job, kind string, attempt int, ok bool) {
+	attempt = 1
+	rest := id
+	if i := strings.LastIndexByte(rest, '.'); i > 0 {
+		if n, err := strconv.Atoi(rest[i+1:]); err == nil && n > 1 && strconv.Itoa(n) == rest[i+1:] {
+			rest, attempt = rest[:i], n
+		}
+	}
+	i := strings.LastIndexByte(rest, '.')
+	if i <= 0 || !slices.Contains(commandKinds, rest[i+1:]) {
+		return "", "", 0, false
+	}
+	return rest[:i], rest[i+1:], attempt, true
+}
 
 // ErrJob: a job the driver cannot run (not a DM device, unknown package,
 // bad FUMO root, a pull job without a package URL).
@@ -119,14 +158,27 @@ func (d *Driver) move(ctx context.Context, j fleet.Job, to fleet.JobState, note 
 	return nj, nil
 }
 
-// fail ends a job with a reason and the native code.
+// fail ends a job with a reason and the native code, or sends it back to
+// queued when the Retry policy wants another attempt.
 func (d *Driver) fail(ctx context.Context, j fleet.Job, reason fleet.Reason, code int, note string) error {
-	_, err := d.move(ctx, j, fleet.JobFailed, note, ResultCode(code), func(j *fleet.Job) error {
-		j.Reason = reason
+	record := func(j *fleet.Job) error {
 		if code != 0 {
 			j.Native = append(j.Native, fleet.NativeCode{Protocol: fleet.ProtocolDM, Code: code})
 		}
 		return nil
+	}
+	if d.cfg.Retry != nil && fleet.CanTransition(j.State, fleet.JobQueued) {
+		if at, ok := d.cfg.Retry(j, reason); ok {
+			_, err := d.move(ctx, j, fleet.JobQueued, fmt.Sprintf("retry (%s): %s", reason, note), ResultCode(code), func(j *fleet.Job) error {
+				j.StepDeadline = at
+				return record(j)
+			})
+			return err
+		}
+	}
+	_, err := d.move(ctx, j, fleet.JobFailed, note, ResultCode(code), func(j *fleet.Job) error {
+		j.Reason = reason
+		return record(j)
 	})
 	return err
 }
@@ -142,11 +194,18 @@ func (d *Driver) Start(ctx context.Context, jobID string) error {
 	if j.State != fleet.JobQueued {
 		return fmt.Errorf("fumo: job %s is %s, not queued: %w", j.ID, j.State, fleet.ErrStale)
 	}
-	cmds, _, err := d.plan(ctx, j)
+	if _, _, err := d.plan(ctx, j); err != nil {
+		return err
+	}
+	j, err = d.move(ctx, j, fleet.JobWaitingDevice, "FUMO commands queued", 0, func(j *fleet.Job) error {
+		j.Attempts++
+		j.StepDeadline = time.Time{}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	j, err = d.move(ctx, j, fleet.JobWaitingDevice, "FUMO commands queued", 0, func(j *fleet.Job) error { j.Attempts++; return nil })
+	cmds, _, err := d.plan(ctx, j) // command ids carry the new attempt
 	if err != nil {
 		return err
 	}
@@ -187,7 +246,7 @@ func (d *Driver) plan(ctx context.Context, j fleet.Job) ([]planned, Root, error)
 	case j.Delivery == fleet.DeliveryPush:
 		c := ReplacePkgData(root, nil)
 		c.Items[0].Data = nil // the queue streams the stored package
-		cmds = append(cmds, planned{deliverID(j.ID), c, pkg.ID})
+		cmds = append(cmds, planned{commandID(j, kindDeliver), c, pkg.ID})
 		op = OpUpdate // pushed data is installed by Exec Update
 	default:
 		if d.cfg.PackageURL == nil {
@@ -197,10 +256,10 @@ func (d *Driver) plan(ctx context.Context, j fleet.Job) ([]planned, Root, error)
 		if err != nil {
 			return nil, "", fmt.Errorf("%w: %w", ErrJob, err)
 		}
-		cmds = append(cmds, planned{deliverID(j.ID), c, ""})
+		cmds = append(cmds, planned{commandID(j, kindDeliver), c, ""})
 	}
 	if !(j.Delivery == fleet.DeliveryPush && j.Operation == fleet.OpDownload) {
-		cmds = append(cmds, planned{execID(j.ID), Exec(root, op, j.ID), ""})
+		cmds = append(cmds, planned{commandID(j, kindExec), Exec(root, op, j.ID), ""})
 	}
 	return cmds, root, nil
 }
@@ -222,13 +281,13 @@ func (d *Driver) queueCommands(ctx context.Context, j fleet.Job, cmds []planned)
 
 // CommandFinished follows the statuses of a job's commands (dm.ResultHandler).
 func (d *Driver) CommandFinished(ctx context.Context, r dm.CommandResult) {
-	jobID, kind, ok := strings.Cut(r.ID, ".")
+	jobID, kind, attempt, ok := parseCommandID(r.ID)
 	if !ok {
 		return // not a driver command
 	}
 	j, err := d.cfg.Jobs.Job(ctx, jobID)
-	if err != nil || j.State.Terminal() {
-		return
+	if err != nil || j.State.Terminal() || attempt != max(j.Attempts, 1) {
+		return // finished, or an answer to an attempt given up on
 	}
 	if err := d.onCommand(ctx, j, kind, r); err != nil && !errors.Is(err, fleet.ErrStale) {
 		d.log.Error("fumo: command result", "job", jobID, "command", r.ID, "err", err)
@@ -244,7 +303,7 @@ func (d *Driver) onCommand(ctx context.Context, j fleet.Job, kind string, r dm.C
 		code = r.Outcome.Code()
 	}
 	switch kind {
-	case "deliver":
+	case kindDeliver:
 		if code != 200 && code != 202 {
 			return d.fail(ctx, j, reasonOfStatus(code), code, fmt.Sprintf("device answered %d to the package delivery", code))
 		}
@@ -265,7 +324,7 @@ func (d *Driver) onCommand(ctx context.Context, j fleet.Job, kind string, r dm.C
 			}
 		}
 		return nil
-	case "exec":
+	case kindExec:
 		switch {
 		case code == 200 || code == 202:
 			if j.State == fleet.JobWaitingDevice || j.State == fleet.JobDelivering {
@@ -276,7 +335,7 @@ func (d *Driver) onCommand(ctx context.Context, j fleet.Job, kind string, r dm.C
 		default:
 			return d.fail(ctx, j, reasonOfStatus(code), code, fmt.Sprintf("device answered %d to Exec", code))
 		}
-	case "verify":
+	case kindVerify:
 		return d.onVerify(ctx, j, r)
 	}
 	return nil
@@ -414,10 +473,46 @@ func (d *Driver) onReport(ctx context.Context, j fleet.Job, rep Report) error {
 }
 
 func (d *Driver) queueVerify(ctx context.Context, j fleet.Job) error {
-	err := d.cfg.Queue.EnqueueAs(ctx, verifyID(j.ID), j.DeviceID, GetFirmwareVersion(), "")
+	err := d.cfg.Queue.EnqueueAs(ctx, commandID(j, kindVerify), j.DeviceID, GetFirmwareVersion(), "")
 	if errors.Is(err, fleet.ErrExists) {
 		return nil
 	}
+	return err
+}
+
+// Stop ends or rewinds a job the gateway gives up on: the commands of its
+// current attempt the device has not been sent are withdrawn, then the job
+// moves to `to` (cancelled, failed with reason, or queued for another
+// attempt from notBefore). When a command was already sent the device may
+// act on it: without force Stop refuses with fleet.ErrStale and changes
+// nothing; with force (a timeout) the job moves anyway and a late answer
+// finds it finished.
+func (d *Driver) Stop(ctx context.Context, jobID string, to fleet.JobState, reason fleet.Reason, note string, force bool, notBefore time.Time) error {
+	j, err := d.cfg.Jobs.Job(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	if j.State.Terminal() || !fleet.CanTransition(j.State, to) {
+		return fmt.Errorf("fumo: job %s is %s, cannot go to %s: %w", j.ID, j.State, to, fleet.ErrStale)
+	}
+	ids := make([]string, 0, len(commandKinds))
+	for _, k := range commandKinds {
+		ids = append(ids, commandID(j, k))
+	}
+	if j.State != fleet.JobQueued {
+		err := d.cfg.Queue.Withdraw(ctx, note, ids...)
+		if err != nil && !(force && errors.Is(err, fleet.ErrStale)) {
+			return fmt.Errorf("fumo: stop job %s: %w", j.ID, err)
+		}
+	}
+	_, err = d.move(ctx, j, to, note, 0, func(j *fleet.Job) error {
+		if to == fleet.JobQueued {
+			j.StepDeadline = notBefore
+		} else {
+			j.Reason = reason
+		}
+		return nil
+	})
 	return err
 }
 
@@ -450,8 +545,8 @@ func (d *Driver) Resume(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			for _, kind := range []string{"deliver", "exec", "verify"} {
-				r, err := d.cfg.Queue.Result(ctx, j.ID+"."+kind)
+			for _, kind := range commandKinds {
+				r, err := d.cfg.Queue.Result(ctx, commandID(j, kind))
 				if err != nil || !r.State.Terminal() {
 					continue
 				}

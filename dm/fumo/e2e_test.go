@@ -3,6 +3,7 @@ package fumo_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"crypto/sha256"
 	"encoding/hex"
 	"net"
@@ -75,6 +76,7 @@ type gateway struct {
 	img     []byte
 	sha     string
 	nonce   func() ([]byte, error)
+	retry   func(fleet.Job, fleet.Reason) (time.Time, bool)
 }
 
 func newGateway(t *testing.T, trigger bool, notify dm.Notifier) *gateway {
@@ -135,7 +137,7 @@ func (g *gateway) start() {
 	}
 	g.addr = ln.Addr().String()
 	base := "http://" + g.addr
-	h.d, err = fumo.NewDriver(fumo.DriverConfig{Jobs: st, Queue: srv, Trigger: g.trigger, Verify: true, Listener: g.events,
+	h.d, err = fumo.NewDriver(fumo.DriverConfig{Jobs: st, Queue: srv, Trigger: g.trigger, Verify: true, Listener: g.events, Retry: g.retry,
 		PackageURL: func(job, pkg string) string { return dl.URL(base, job, pkg) }})
 	if err != nil {
 		t.Fatal(err)
@@ -408,5 +410,91 @@ func TestBadAlerts(t *testing.T) {
 		if n := len(g.events.unmatched()); n != i+1 {
 			t.Errorf("%s: %d events for unmatched alerts, want %d", c.name, n, i+1)
 		}
+	}
+}
+
+// TestRetryAndStop: a job whose download fails on the network goes back to
+// queued when the retry policy allows it, its second attempt queues fresh
+// commands, and the policy's refusal ends it failed with both native
+// codes. Stop withdraws what the device has not seen, and refuses (without
+// force) once it has.
+func TestRetryAndStop(t *testing.T) {
+	g := newGateway(t, false, nil)
+	g.stop()
+	asked := 0
+	g.retry = func(j fleet.Job, r fleet.Reason) (time.Time, bool) {
+		asked++
+		return time.Time{}, r == fleet.ReasonNetwork && j.Attempts < 2
+	}
+	g.start()
+	d, f := g.device("d1", 0)
+	f.Fault = sim.FaultNetworkDown
+	g.job("job1", "d1", fleet.OpDownloadAndUpdate, fleet.DeliveryPull)
+	call(t, d)
+	if code, _ := f.Report(ctx); code != 503 {
+		t.Fatalf("device reported %d", code)
+	}
+	j := g.waitState("job1", fleet.JobQueued)
+	if j.Attempts != 1 || len(j.Native) != 1 || j.Reason != "" {
+		t.Fatalf("retried job %+v", j)
+	}
+	if err := g.driver.Start(ctx, "job1"); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := g.dm.Result(ctx, "job1.exec.2"); err != nil || r.State != fleet.DMCommandPending {
+		t.Fatalf("second attempt's Exec: %+v %v", r, err)
+	}
+	call(t, d)
+	if code, _ := f.Report(ctx); code != 503 {
+		t.Fatalf("device reported %d", code)
+	}
+	j = g.waitJob("job1")
+	if j.State != fleet.JobFailed || j.Reason != fleet.ReasonNetwork || len(j.Native) != 2 || j.Attempts != 2 || asked != 2 {
+		t.Fatalf("job %+v after %d retry questions", j, asked)
+	}
+
+	// Stop before the device called: the commands are withdrawn.
+	g.job("job2", "d1", fleet.OpDownloadAndUpdate, fleet.DeliveryPull)
+	if err := g.driver.Stop(ctx, "job2", fleet.JobCancelled, fleet.ReasonCancelled, "operator cancelled", false, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if q, _ := g.st.DMCommands(ctx, "d1"); len(q) != 0 {
+		t.Fatalf("queue after cancel: %+v", q)
+	}
+	if j := g.waitJob("job2"); j.State != fleet.JobCancelled || j.Reason != fleet.ReasonCancelled {
+		t.Fatalf("cancelled job %+v", j)
+	}
+	// Stop after the device got the commands: refused unless forced.
+	f.Fault = sim.FaultNone
+	f.Delay = time.Hour // the device never reports
+	g.job("job3", "d1", fleet.OpDownloadAndUpdate, fleet.DeliveryPull)
+	call(t, d)
+	g.waitState("job3", fleet.JobUpdating)
+	if err := g.driver.Stop(ctx, "job3", fleet.JobCancelled, fleet.ReasonCancelled, "operator cancelled", false, time.Time{}); !errors.Is(err, fleet.ErrStale) {
+		t.Fatalf("cancel of a job the device acts on: %v", err)
+	}
+	if err := g.driver.Stop(ctx, "job3", fleet.JobFailed, fleet.ReasonTimeout, "no report in time", true, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if j := g.waitJob("job3"); j.State != fleet.JobFailed || j.Reason != fleet.ReasonTimeout {
+		t.Fatalf("timed-out job %+v", j)
+	}
+}
+
+func (g *gateway) waitState(id string, want fleet.JobState) fleet.Job {
+	g.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		j, err := g.st.Job(ctx, id)
+		if err != nil {
+			g.t.Fatal(err)
+		}
+		if j.State == want {
+			return j
+		}
+		if time.Now().After(deadline) || j.State.Terminal() {
+			g.t.Fatalf("job %s is %s, want %s", id, j.State, want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/fumo-gw/fumo-gw/dm/syncml"
+	"github.com/fumo-gw/fumo-gw/fleet"
 )
 
 func TestState(t *testing.T) {
@@ -306,4 +307,35 @@ func FuzzParseGenericAlert(f *testing.F) {
 			t.Fatalf("type %v does not round-trip", r.Type)
 		}
 	})
+}
+
+func TestParseCommandID(t *testing.T) {
+	tests := []struct {
+		id, job, kind string
+		attempt       int
+		ok            bool
+	}{
+		{"job1.deliver", "job1", "deliver", 1, true},
+		{"job1.exec.2", "job1", "exec", 2, true},
+		{"a.b.verify.12", "a.b", "verify", 12, true},
+		{"a.2.exec", "a.2", "exec", 1, true},
+		{"job1.exec.1", "", "", 0, false},
+		{"job1.exec.02", "", "", 0, false},
+		{"job1.other", "", "", 0, false},
+		{"exec", "", "", 0, false},
+		{"0123abcd", "", "", 0, false},
+	}
+	for _, tt := range tests {
+		job, kind, attempt, ok := parseCommandID(tt.id)
+		if job != tt.job || kind != tt.kind || attempt != tt.attempt || ok != tt.ok {
+			t.Errorf("parseCommandID(%q) = %q %q %d %v", tt.id, job, kind, attempt, ok)
+		}
+	}
+	for _, a := range []int{0, 1, 2, 7} {
+		j := fleet.Job{ID: "x.y", Attempts: a}
+		job, kind, attempt, ok := parseCommandID(commandID(j, kindExec))
+		if !ok || job != "x.y" || kind != kindExec || attempt != max(a, 1) {
+			t.Errorf("round trip of attempt %d: %q %q %d %v", a, job, kind, attempt, ok)
+		}
+	}
 }
