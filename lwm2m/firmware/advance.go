@@ -84,7 +84,11 @@ func (d *Driver) advance(ctx context.Context, j fleet.Job, ep string, seen *devi
 	for {
 		switch j.State {
 		case fleet.JobQueued:
-			if j, err = d.move(ctx, j, fleet.JobWaitingDevice, "", seen, nil); err != nil {
+			if j, err = d.move(ctx, j, fleet.JobWaitingDevice, "", seen, func(j *fleet.Job) error {
+				j.Attempts++
+				j.StepDeadline = time.Time{}
+				return nil
+			}); err != nil {
 				return err
 			}
 		case fleet.JobWaitingDevice:
@@ -115,13 +119,10 @@ func (d *Driver) advance(ctx context.Context, j fleet.Job, ep string, seen *devi
 				if j, err = d.move(ctx, j, fleet.JobDelivered, "downloaded", seen, nil); err != nil {
 					return err
 				}
-			case seen.state == StateIdle && seen.result == ResultConnectionLost && j.Attempts+1 < d.cfg.MaxAttempts:
+			case seen.state == StateIdle && seen.result == ResultConnectionLost && j.Attempts < d.cfg.MaxAttempts:
 				// The transfer broke (a network cut, a gateway restart):
 				// try again from the start.
-				if j, err = d.move(ctx, j, fleet.JobQueued, "retry after: "+seen.result.String(), seen, func(j *fleet.Job) error {
-					j.Attempts++
-					return nil
-				}); err != nil {
+				if j, err = d.move(ctx, j, fleet.JobQueued, "retry after: "+seen.result.String(), seen, nil); err != nil {
 					return err
 				}
 				seen = nil
@@ -343,6 +344,17 @@ func (d *Driver) forget(jobID string) {
 // still on its way or waiting (1.1), then the job ends cancelled. A job
 // already updating cannot be cancelled (4.05 from the device).
 func (d *Driver) Cancel(ctx context.Context, jobID string) error {
+	return d.Stop(ctx, jobID, fleet.JobCancelled, fleet.ReasonCancelled, "cancelled", false, time.Time{})
+}
+
+// Stop ends or rewinds a job the gateway gives up on: a push under way
+// stops, a package on its way or waiting is cancelled on the device
+// (Execute /5/0/10, or an empty Package URI on 1.0 devices), then the job
+// moves to `to` (cancelled, failed with reason, or queued for another
+// attempt from notBefore). A job the device is installing is refused with
+// fleet.ErrStale unless force is set (a timeout): then the device is not
+// touched and a late result finds the job finished.
+func (d *Driver) Stop(ctx context.Context, jobID string, to fleet.JobState, reason fleet.Reason, note string, force bool, notBefore time.Time) error {
 	j, err := d.cfg.Jobs.Job(ctx, jobID)
 	if err != nil {
 		return err
@@ -356,7 +368,11 @@ func (d *Driver) Cancel(ctx context.Context, jobID string) error {
 	if j, err = d.cfg.Jobs.Job(ctx, jobID); err != nil {
 		return err
 	}
-	if j.State == fleet.JobUpdating || j.State == fleet.JobVerifying {
+	if j.State.Terminal() || !fleet.CanTransition(j.State, to) {
+		return fmt.Errorf("%w: job %s is %s, cannot go to %s", fleet.ErrStale, jobID, j.State, to)
+	}
+	installing := j.State == fleet.JobUpdating || j.State == fleet.JobVerifying
+	if installing && !force {
 		return fmt.Errorf("%w: job %s is %s", fleet.ErrStale, jobID, j.State)
 	}
 	d.mu.Lock()
@@ -367,12 +383,19 @@ func (d *Driver) Cancel(ctx context.Context, jobID string) error {
 	if j.State == fleet.JobDelivering || j.State == fleet.JobDelivered {
 		if err := d.cfg.Server.Execute(ctx, dev.LwM2M.Endpoint, PathCancel, ""); err != nil && !lwm2m.IsCode(err, codes.NotFound) {
 			// Devices without Cancel (1.0) are reset by an empty URI.
-			if werr := d.cfg.Server.Write(ctx, dev.LwM2M.Endpoint, PathPackageURI, lwm2m.Replace, codec.FormatText, nil); werr != nil {
+			if werr := d.cfg.Server.Write(ctx, dev.LwM2M.Endpoint, PathPackageURI, lwm2m.Replace, codec.FormatText, nil); werr != nil && !force {
 				return fmt.Errorf("firmware: cancel %s: %w", jobID, err)
 			}
 		}
 	}
-	_, err = d.move(ctx, j, fleet.JobCancelled, "cancelled", nil, func(j *fleet.Job) error { j.Reason = fleet.ReasonCancelled; return nil })
+	_, err = d.move(ctx, j, to, note, nil, func(j *fleet.Job) error {
+		if to == fleet.JobQueued {
+			j.StepDeadline = notBefore
+		} else {
+			j.Reason = reason
+		}
+		return nil
+	})
 	d.forget(jobID)
 	return err
 }

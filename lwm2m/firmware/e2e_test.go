@@ -272,8 +272,8 @@ func TestFaults(t *testing.T) {
 			if codes := nativeCodes(j); len(codes) != 1 || codes[0] != tt.native {
 				t.Fatalf("native codes %v, want [%d]", codes, tt.native)
 			}
-			if want := 0; tt.fault == sim.LwM2MFaultConnectionLost && j.Attempts != 2 {
-				t.Fatalf("attempts %d, want 2 retries before failing", j.Attempts)
+			if want := 1; tt.fault == sim.LwM2MFaultConnectionLost && j.Attempts != 3 {
+				t.Fatalf("attempts %d, want 3 (2 retries) before failing", j.Attempts)
 			} else if tt.fault != sim.LwM2MFaultConnectionLost && j.Attempts != want {
 				t.Fatalf("attempts %d for a fault that is not retried", j.Attempts)
 			}
