@@ -139,7 +139,8 @@ func TestCampaign_Validate(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, mod := range map[string]func(*Campaign){
-		"both list and selector": func(c *Campaign) { c.Selector = &Selector{} }, "neither": func(c *Campaign) { c.Devices = nil },
+		"no devices": func(c *Campaign) { c.Devices = nil }, "selector matched nothing": func(c *Campaign) { c.Devices, c.Selector = nil, &Selector{} },
+		"device twice": func(c *Campaign) { c.Devices = append(c.Devices, c.Devices[0]) }, "bad delivery": func(c *Campaign) { c.Delivery = "carrier-pigeon" },
 		"zero in flight": func(c *Campaign) { c.MaxInFlight = 0 }, "percent over 100": func(c *Campaign) { c.FailurePercent, c.FailureThreshold = true, 101 },
 		"bad state": func(c *Campaign) { c.State = "maybe" },
 	} {

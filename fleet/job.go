@@ -101,8 +101,9 @@ const (
 	ReasonUnknown            Reason = "unknown"
 )
 
-// NativeCode is the protocol's own result: a FUMO result code or an LwM2M
-// Update Result.
+// NativeCode is a protocol's own result: a FUMO result code (protocol dm)
+// or an LwM2M Update Result. A failed LwM2M job records both its Update
+// Result and the FUMO code it maps to.
 type NativeCode struct {
 	Protocol Protocol `json:"protocol"`
 	Code     int      `json:"code"`

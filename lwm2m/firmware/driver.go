@@ -71,6 +71,10 @@ type Config struct {
 	MaxAttempts int
 	Listener    Listener
 	Logger      *slog.Logger
+	// FUMOResult, when set, gives the FUMO result code a DM device would
+	// report for an Update Result; a failed job then records it beside
+	// the Update Result, so both protocols' codes are kept.
+	FUMOResult func(Result) (code int, ok bool)
 }
 
 // Driver runs Object 5 jobs: every step is a committed job transition
@@ -347,6 +351,11 @@ func (d *Driver) fail(ctx context.Context, j fleet.Job, reason fleet.Reason, s *
 		j.Reason = reason
 		if s != nil && s.known && s.result != ResultInitial {
 			j.Native = append(j.Native, fleet.NativeCode{Protocol: fleet.ProtocolLwM2M, Code: int(s.result)})
+			if d.cfg.FUMOResult != nil {
+				if code, ok := d.cfg.FUMOResult(s.result); ok {
+					j.Native = append(j.Native, fleet.NativeCode{Protocol: fleet.ProtocolDM, Code: code})
+				}
+			}
 		}
 		return nil
 	})
