@@ -44,18 +44,18 @@ type Campaign struct {
 	RatePerMinute int       `json:"rate_per_minute,omitempty"`
 	// FailureThreshold pauses the campaign: a count of failed jobs, or a
 	// percentage of finished jobs when FailurePercent is set.
-	FailureThreshold int              `json:"failure_threshold,omitempty"`
-	FailurePercent   bool             `json:"failure_percent,omitempty"`
-	State            CampaignState    `json:"state"`
+	FailureThreshold int           `json:"failure_threshold,omitempty"`
+	FailurePercent   bool          `json:"failure_percent,omitempty"`
+	State            CampaignState `json:"state"`
 	// StateNote says why the campaign is in its state (the threshold that
 	// paused it, who cancelled it).
 	StateNote string `json:"state_note,omitempty"`
 	// Baseline is what had finished and failed when the campaign was last
 	// resumed: the failure threshold counts from there.
 	Baseline CampaignBaseline `json:"baseline,omitzero"`
-	Counters         map[JobState]int `json:"counters,omitempty"`
-	Created          time.Time        `json:"created"`
-	Updated          time.Time        `json:"updated"`
+	Counters map[JobState]int `json:"counters,omitempty"`
+	Created  time.Time        `json:"created"`
+	Updated  time.Time        `json:"updated"`
 }
 
 // CampaignBaseline counts a campaign's finished and failed jobs at a point.
