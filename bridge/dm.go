@@ -170,7 +170,7 @@ func (t *DMTarget) State(ctx context.Context, dev fleet.Device) (DeviceState, er
 		return dmState(r, root)
 	case <-ctx.Done():
 		// Not sent yet: take it back. Sent: its answer finds no waiter.
-		_ = t.cfg.Queue.Withdraw(context.WithoutCancel(ctx), "state read abandoned", id)
+		_ = t.cfg.Queue.Withdraw(context.WithoutCancel(ctx), "state read abandoned", false, id)
 		return DeviceState{}, fmt.Errorf("bridge: state of %s: %w", dev.ID, ctx.Err())
 	}
 }

@@ -32,7 +32,7 @@ type Store interface {
 	DMCommands(ctx context.Context, deviceID string) ([]fleet.DMCommand, error)
 	DMCommand(ctx context.Context, id string) (fleet.DMCommand, error)
 	EnqueueDMCommand(ctx context.Context, c fleet.DMCommand) (fleet.DMCommand, error)
-	WithdrawDMCommands(ctx context.Context, why string, ids ...string) error
+	WithdrawDMCommands(ctx context.Context, why string, force bool, ids ...string) error
 	CommitDMStep(ctx context.Context, st fleet.DMStep) error
 	ReadPackageAt(ctx context.Context, id string, p []byte, off int64) (int, error)
 }
@@ -657,12 +657,13 @@ func (s *Server) EnqueueAs(ctx context.Context, id, deviceID string, cmd syncml.
 	return nil
 }
 
-// Withdraw takes queued commands the device has not been sent out of its
-// queue (they end failed, "withdrawn: why"); unknown and failed ids are
-// skipped. If one was already sent (or answered) nothing changes and the error wraps
-// fleet.ErrStale.
-func (s *Server) Withdraw(ctx context.Context, why string, ids ...string) error {
-	if err := s.cfg.Store.WithdrawDMCommands(ctx, why, ids...); err != nil {
+// Withdraw takes queued commands out of their device's queue (they end
+// failed, "withdrawn: why"); unknown and finished ids are skipped. A
+// command already sent may be acted on by the device: without force
+// nothing changes and the error wraps fleet.ErrStale; with force it is
+// withdrawn too and not sent again.
+func (s *Server) Withdraw(ctx context.Context, why string, force bool, ids ...string) error {
+	if err := s.cfg.Store.WithdrawDMCommands(ctx, why, force, ids...); err != nil {
 		return fmt.Errorf("dm: withdraw: %w", err)
 	}
 	return nil

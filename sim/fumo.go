@@ -51,9 +51,17 @@ type FUMO struct {
 	Delay        time.Duration // a slow device waits this long before each step
 	HTTP         *http.Client  // for downloads (default http.DefaultClient)
 
+	// ReportFor is how long the device keeps trying to deliver a result
+	// to a server that does not answer, as FUMO clients keep a Generic
+	// Alert until it is acknowledged (default 60 s).
+	ReportFor time.Duration
+
 	dev     *DMDevice
 	mu      sync.Mutex
 	pkg     []byte
+	execs   int // Exec commands received
+	late    int // Exec commands received after the device reported success
+	success bool
 	reports chan int
 	wg      sync.WaitGroup
 }
@@ -89,6 +97,12 @@ func (f *FUMO) exec(_ context.Context, node, correlator string, _ []byte) int {
 	if !ok || (op != "Download" && op != "Update" && op != "DownloadAndUpdate") {
 		return 405
 	}
+	f.mu.Lock()
+	f.execs++
+	if f.success {
+		f.late++
+	}
+	f.mu.Unlock()
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
@@ -179,6 +193,9 @@ func (f *FUMO) download(url string) ([]byte, error) {
 	var data []byte
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
+		}
 		if f.Fault == FaultNetworkDown {
 			err = errCut
 			continue
@@ -233,12 +250,32 @@ func (f *FUMO) report(op, node, correlator string, code int) {
 		Meta:   &syncml.Meta{Type: typ, Format: "int", Mark: "critical"},
 		Data:   []byte(fmt.Sprint(code)),
 	}}}
-	for attempt := 0; attempt < 5; attempt++ {
+	if code == 200 {
+		f.mu.Lock()
+		f.success = true
+		f.mu.Unlock()
+	}
+	until := time.Now().Add(f.ReportFor)
+	if f.ReportFor <= 0 {
+		until = time.Now().Add(time.Minute)
+	}
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		if _, err := f.dev.Session(context.Background(), SessionOptions{Alerts: []syncml.Alert{alert}}); err == nil {
 			f.reports <- code
 			return
 		}
-		time.Sleep(50 * time.Millisecond)
+		if time.Now().After(until) {
+			break
+		}
+		time.Sleep(wait)
 	}
 	f.reports <- -1
+}
+
+// Executions counts the Exec commands the device received, and those
+// received after it had reported a successful update.
+func (f *FUMO) Executions() (all, afterSuccess int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.execs, f.late
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -190,7 +191,9 @@ func (s *Store) CommitDMStep(ctx context.Context, st fleet.DMStep) error {
 			return err
 		}
 		cmds := tx.Bucket(bucketDMCommands)
-		change := func(id string, fn func(*fleet.DMCommand) error) error {
+		// late: the device's answer to a command withdrawn after it was
+		// sent is still recorded (requeueing it changes nothing).
+		change := func(id string, late bool, fn func(*fleet.DMCommand) error) error {
 			c, err := getDMCommand(tx, id)
 			if err != nil {
 				return err
@@ -198,7 +201,7 @@ func (s *Store) CommitDMStep(ctx context.Context, st fleet.DMStep) error {
 			if c.DeviceID != ss.DeviceID {
 				return fmt.Errorf("store: dm command %s belongs to device %s: %w", id, c.DeviceID, ErrInvalid)
 			}
-			if c.State.Terminal() {
+			if c.State.Terminal() && !(late && withdrawnAfterSent(c)) {
 				return fmt.Errorf("store: dm command %s is %s: %w", id, c.State, ErrStale)
 			}
 			if err := fn(&c); err != nil {
@@ -213,7 +216,7 @@ func (s *Store) CommitDMStep(ctx context.Context, st fleet.DMStep) error {
 			return putJSON(cmds, id, c)
 		}
 		for _, id := range st.Sent {
-			err := change(id, func(c *fleet.DMCommand) error {
+			err := change(id, false, func(c *fleet.DMCommand) error {
 				if c.State == fleet.DMCommandSent && c.SessionID == ss.SessionID {
 					return fmt.Errorf("store: dm command %s already sent in session %s: %w", id, ss.SessionID, ErrStale)
 				}
@@ -226,8 +229,10 @@ func (s *Store) CommitDMStep(ctx context.Context, st fleet.DMStep) error {
 			}
 		}
 		for _, id := range st.Requeue {
-			if err := change(id, func(c *fleet.DMCommand) error {
-				c.State = fleet.DMCommandPending
+			if err := change(id, true, func(c *fleet.DMCommand) error {
+				if !c.State.Terminal() {
+					c.State = fleet.DMCommandPending
+				}
 				return nil
 			}); err != nil {
 				return err
@@ -237,7 +242,7 @@ func (s *Store) CommitDMStep(ctx context.Context, st fleet.DMStep) error {
 			if !f.State.Terminal() {
 				return fmt.Errorf("store: dm command %s finished as %q: %w", f.ID, f.State, ErrInvalid)
 			}
-			if err := change(f.ID, func(c *fleet.DMCommand) error {
+			if err := change(f.ID, true, func(c *fleet.DMCommand) error {
 				c.State, c.Outcome, c.Error = f.State, f.Outcome, f.Error
 				return nil
 			}); err != nil {
@@ -321,12 +326,13 @@ func (s *Store) ReadPackageAt(ctx context.Context, id string, p []byte, off int6
 	return n, err
 }
 
-// WithdrawDMCommands takes commands the device has not been sent yet out
-// of its queue: each ends failed with the error "withdrawn: why". Ids that
-// are unknown or already finished are skipped. If any of them was already
-// sent, nothing changes and the error wraps ErrStale: the device may be
-// acting on it.
-func (s *Store) WithdrawDMCommands(ctx context.Context, why string, ids ...string) error {
+// WithdrawDMCommands takes commands out of their device's queue: each
+// ends failed with the error "withdrawn: why". Ids that are unknown or
+// already finished are skipped. A command already sent (or answered) may
+// be acted on by the device: without force nothing changes and the error
+// wraps ErrStale; with force a sent command is withdrawn too (it is not
+// sent again in a later session), an answered one is left as it is.
+func (s *Store) WithdrawDMCommands(ctx context.Context, why string, force bool, ids ...string) error {
 	return s.update(ctx, func(tx *bolt.Tx) error {
 		cmds := tx.Bucket(bucketDMCommands)
 		now := s.opts.Now().UTC()
@@ -339,10 +345,10 @@ func (s *Store) WithdrawDMCommands(ctx context.Context, why string, ids ...strin
 			if err != nil {
 				return err
 			}
-			switch c.State {
-			case fleet.DMCommandSent, fleet.DMCommandDone:
+			switch {
+			case (c.State == fleet.DMCommandSent || c.State == fleet.DMCommandDone) && !force:
 				return fmt.Errorf("store: dm command %s was sent in session %s: %w", id, c.SessionID, ErrStale)
-			case fleet.DMCommandPending:
+			case c.State == fleet.DMCommandPending, c.State == fleet.DMCommandSent:
 				pending = append(pending, c)
 			}
 		}
@@ -350,11 +356,18 @@ func (s *Store) WithdrawDMCommands(ctx context.Context, why string, ids ...strin
 			if err := tx.Bucket(bucketDMQueue).Delete(seqKey(c.DeviceID, c.Seq)); err != nil {
 				return err
 			}
-			c.State, c.Error, c.Updated = fleet.DMCommandFailed, "withdrawn: "+why, now
+			c.State, c.Error, c.Updated = fleet.DMCommandFailed, withdrawnPrefix+why, now
 			if err := putJSON(cmds, c.ID, c); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+const withdrawnPrefix = "withdrawn: "
+
+// withdrawnAfterSent tells a command withdrawn while a session had it.
+func withdrawnAfterSent(c fleet.DMCommand) bool {
+	return c.State == fleet.DMCommandFailed && c.SessionID != "" && strings.HasPrefix(c.Error, withdrawnPrefix)
 }

@@ -187,13 +187,13 @@ func TestWithdrawDMCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := dump(t, s)
-	if err := s.WithdrawDMCommands(ctx, "cancelled", "a", "c"); !errors.Is(err, ErrStale) {
+	if err := s.WithdrawDMCommands(ctx, "cancelled", false, "a", "c"); !errors.Is(err, ErrStale) {
 		t.Fatalf("withdrawing a sent command: %v, want ErrStale", err)
 	}
 	if dump(t, s) != before {
 		t.Fatal("a refused withdrawal changed the store")
 	}
-	if err := s.WithdrawDMCommands(ctx, "cancelled", "a", "nope"); err != nil {
+	if err := s.WithdrawDMCommands(ctx, "cancelled", false, "a", "nope"); err != nil {
 		t.Fatal(err)
 	}
 	a, _ := s.DMCommand(ctx, "a")
@@ -204,15 +204,48 @@ func TestWithdrawDMCommands(t *testing.T) {
 	if len(q) != 2 || q[0].ID != "b" || q[1].ID != "c" {
 		t.Errorf("queue after withdrawal %+v", q)
 	}
-	if err := s.WithdrawDMCommands(ctx, "again", "a"); err != nil {
+	if err := s.WithdrawDMCommands(ctx, "again", false, "a"); err != nil {
 		t.Errorf("withdrawing a withdrawn command again: %v", err)
 	}
-	done := step("d1", "s1", "t1")
-	done.Finished = []fleet.DMCommand{{ID: "c", State: fleet.DMCommandDone}}
+	// Forced: the sent command leaves the queue and is not sent again.
+	if err := s.WithdrawDMCommands(ctx, "superseded", true, "b", "c"); err != nil {
+		t.Fatal(err)
+	}
+	if q, _ := s.DMCommands(ctx, "d1"); len(q) != 0 {
+		t.Errorf("queue after a forced withdrawal %+v", q)
+	}
+	if c, _ := s.DMCommand(ctx, "c"); c.State != fleet.DMCommandFailed || c.Error != "withdrawn: superseded" {
+		t.Errorf("sent command after a forced withdrawal %+v", c)
+	}
+	// Its answer, arriving late in the session that had it, is recorded.
+	late := step("d1", "s1", "t1")
+	late.Finished = []fleet.DMCommand{{ID: "c", State: fleet.DMCommandDone, Outcome: []byte(`{"code":200}`)}}
+	if err := s.CommitDMStep(ctx, late); err != nil {
+		t.Fatalf("late answer to a withdrawn command: %v", err)
+	}
+	if c, _ := s.DMCommand(ctx, "c"); c.State != fleet.DMCommandDone {
+		t.Errorf("late answer not recorded: %+v", c)
+	}
+	if _, err := s.EnqueueDMCommand(ctx, dmCmd("e", "d1")); err != nil {
+		t.Fatal(err)
+	}
+	st = step("d1", "s2", "t2")
+	st.Sent = []string{"e"}
+	if err := s.CommitDMStep(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	done := step("d1", "s2", "t2")
+	done.Finished = []fleet.DMCommand{{ID: "e", State: fleet.DMCommandDone}}
 	if err := s.CommitDMStep(ctx, done); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.WithdrawDMCommands(ctx, "late", "c"); !errors.Is(err, ErrStale) {
+	if err := s.WithdrawDMCommands(ctx, "late", false, "e"); !errors.Is(err, ErrStale) {
 		t.Errorf("withdrawing an answered command: %v, want ErrStale", err)
+	}
+	if err := s.WithdrawDMCommands(ctx, "late", true, "e"); err != nil {
+		t.Error(err)
+	}
+	if c, _ := s.DMCommand(ctx, "e"); c.State != fleet.DMCommandDone {
+		t.Errorf("a forced withdrawal changed an answered command: %+v", c)
 	}
 }

@@ -31,7 +31,7 @@ type Queue interface {
 	EnqueueAs(ctx context.Context, id, deviceID string, cmd syncml.Command, blob string) error
 	Result(ctx context.Context, id string) (dm.CommandResult, error)
 	Trigger(ctx context.Context, deviceID string, o dm.TriggerOptions) (string, error)
-	Withdraw(ctx context.Context, why string, ids ...string) error
+	Withdraw(ctx context.Context, why string, force bool, ids ...string) error
 }
 
 // Event is what the driver tells its Listener: a job's progress or end,
@@ -438,8 +438,14 @@ func (d *Driver) match(ctx context.Context, deviceID string, rep Report) (fleet.
 	return fleet.Job{}, false
 }
 
-// onReport applies a FUMO result to its job.
+// onReport applies a FUMO result to its job. The device has run the Exec:
+// delivery and Exec commands of the job still queued (their statuses lost
+// with a broken session) are withdrawn first, so that no session sends
+// them again.
 func (d *Driver) onReport(ctx context.Context, j fleet.Job, rep Report) error {
+	if err := d.cfg.Queue.Withdraw(ctx, "superseded by the device's result", true, commandID(j, kindDeliver), commandID(j, kindExec)); err != nil {
+		return err
+	}
 	if !rep.Result.Successful() {
 		return d.fail(ctx, j, ReasonOf(rep.Result), int(rep.Result), fmt.Sprintf("device reported %d (%s)", int(rep.Result), rep.Result))
 	}
@@ -500,8 +506,7 @@ func (d *Driver) Stop(ctx context.Context, jobID string, to fleet.JobState, reas
 		ids = append(ids, commandID(j, k))
 	}
 	if j.State != fleet.JobQueued {
-		err := d.cfg.Queue.Withdraw(ctx, note, ids...)
-		if err != nil && !(force && errors.Is(err, fleet.ErrStale)) {
+		if err := d.cfg.Queue.Withdraw(ctx, note, force, ids...); err != nil {
 			return fmt.Errorf("fumo: stop job %s: %w", j.ID, err)
 		}
 	}
