@@ -426,6 +426,9 @@ func (b *Bridge) CreateJob(ctx context.Context, r JobRequest) (fleet.Job, error)
 	if j.Delivery == "" {
 		j.Delivery = fleet.DeliveryPull
 	}
+	if !j.Deadline.IsZero() && !j.Deadline.After(b.cfg.Retry.Now()) {
+		return j, fmt.Errorf("%w: job %s: deadline %s has passed", ErrInvalid, j.ID, j.Deadline.Format(time.RFC3339))
+	}
 	return b.createJob(ctx, j)
 }
 
