@@ -31,6 +31,7 @@ func (s *Store) grouped(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	s.counts.writes.Add(1)
 	r := &groupReq{fn: fn, done: make(chan error, 1)}
 	g := s.group
 	g.mu.Lock()
@@ -67,6 +68,9 @@ func (s *Store) runGroups() {
 				}
 				return nil
 			})
+			if err == nil {
+				s.counts.commits.Add(1)
+			}
 			if failed >= 0 {
 				// Only the failing caller fails; the others run again
 				// without it (the transaction was rolled back).

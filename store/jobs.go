@@ -138,6 +138,7 @@ func (s *Store) TransitionJobGrouped(ctx context.Context, t Transition) (fleet.J
 	}
 	var j fleet.Job
 	var refused error
+	s.counts.writes.Add(1)
 	err := s.db.Batch(func(tx *bolt.Tx) error {
 		// Batch may run this more than once: start clean every time.
 		j, refused = fleet.Job{}, nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -69,10 +70,29 @@ func DefaultOptions() Options {
 
 // Store is the gateway's state in one bbolt file. Safe for concurrent use.
 type Store struct {
-	db    *bolt.DB
-	opts  Options
-	log   *slog.Logger
-	group *groupCommit
+	db     *bolt.DB
+	opts   Options
+	log    *slog.Logger
+	group  *groupCommit
+	counts *counters
+}
+
+type counters struct {
+	writes  atomic.Int64 // changes asked for
+	commits atomic.Int64 // write transactions committed (one fsync each)
+}
+
+// Stats counts the store's writes since it was opened.
+type Stats struct {
+	// Writes are the changes callers asked for (a refused change counts);
+	// Commits the write transactions that reached the disk, each with one
+	// fsync. Group commit makes Commits smaller than Writes.
+	Writes, Commits int64
+}
+
+// Stats returns the write counters.
+func (s *Store) Stats() Stats {
+	return Stats{Writes: s.counts.writes.Load(), Commits: s.counts.commits.Load()}
 }
 
 // Open opens (or creates) the store at path, runs the migrations its schema
@@ -100,7 +120,7 @@ func Open(path string, o *Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Store{db: db, opts: opts, log: opts.Logger.With("component", "store"), group: &groupCommit{}}
+	s := &Store{db: db, opts: opts, log: opts.Logger.With("component", "store"), group: &groupCommit{}, counts: &counters{}}
 	if err := db.Update(s.init); err != nil {
 		db.Close()
 		return nil, err
@@ -210,7 +230,12 @@ func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Update(fn)
+	s.counts.writes.Add(1)
+	err := s.db.Update(fn)
+	if err == nil {
+		s.counts.commits.Add(1)
+	}
+	return err
 }
 
 func (s *Store) view(ctx context.Context, fn func(*bolt.Tx) error) error {

@@ -442,3 +442,18 @@ func TestMigrate(t *testing.T) {
 		t.Errorf("missing step: %v", err)
 	}
 }
+
+func TestStats_CountWritesAndCommits(t *testing.T) {
+	s, _ := openTest(t)
+	before := s.Stats()
+	if _, err := s.CreateDevice(ctx, dmDev("d1", "IMEI:1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateDevice(ctx, dmDev("d1", "IMEI:1")); err == nil {
+		t.Fatal("duplicate device stored")
+	}
+	after := s.Stats()
+	if after.Writes-before.Writes != 2 || after.Commits-before.Commits != 1 {
+		t.Fatalf("stats %+v -> %+v, want 2 writes and 1 commit", before, after)
+	}
+}
