@@ -3,92 +3,75 @@ package bridge_test
 import (
 	"bufio"
 	"fmt"
+	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/fumo-gw/fumo-gw/bridge"
-	"github.com/fumo-gw/fumo-gw/fleet"
-	"github.com/fumo-gw/fumo-gw/gateway"
 	"github.com/fumo-gw/fumo-gw/sim"
 )
 
 // BenchmarkCampaign runs one campaign of FUMO_BENCH_DEVICES simulated
-// devices (default 2000), half DM and half LwM2M, with a 256 KiB image,
-// through a whole gateway in this process:
+// devices (default 2000), half DM and half LwM2M, with a 256 KiB image and
+// 200 jobs in flight. The gateway runs in its own process (the one
+// TestCrashRecovery uses), so that its memory is measured alone; the
+// simulated devices run in this one:
 //
 //	go test ./bridge -run XXX -bench Campaign -benchtime 1x
 //
-// It reports the campaign's wall time, the process's peak RSS (gateway and
-// every simulated device together: an upper bound for the gateway), and
-// the store's writes and commits (fsyncs) per job, device setup excluded.
+// It reports the campaign's wall time, the gateway process's peak RSS, and
+// the store's writes and commits (fsyncs) per job (device setup excluded).
 func BenchmarkCampaign(b *testing.B) {
-	n := 2000
-	if v, err := strconv.Atoi(os.Getenv("FUMO_BENCH_DEVICES")); err == nil && v > 1 {
-		n = v
-	}
+	n := envInt("FUMO_BENCH_DEVICES", 2000)
 	for range b.N {
 		b.StopTimer()
-		h := newHarness(b, 256<<10, func(c *gateway.Config) {
-			c.Tick = 250 * time.Millisecond
-			c.PollInterval = 5 * time.Second
-			c.LwM2M.RequestTimeout = 30 * time.Second
-		})
-		var devices []string
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 32)
-		for i := range n {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				var id string
-				if i%2 == 0 {
-					id = fmt.Sprintf("dm-%05d", i)
-					h.addDM(id, sim.FaultNone)
-				} else {
-					id = fmt.Sprintf("lw-%05d", i)
-					h.addLwM2M(id, sim.LwM2MFaultNone)
-				}
-				mu.Lock()
-				devices = append(devices, id)
-				mu.Unlock()
-			}()
-		}
-		wg.Wait()
-		if _, err := h.gw.Bridge.CreateCampaign(ctx, bridge.CampaignRequest{ID: "c1", PackageID: "fw2", Devices: devices, MaxInFlight: 200}); err != nil {
+		dir := b.TempDir()
+		httpAddr, udpAddr := freeTCP(b), freeUDP(b)
+		push := sim.NewPushGateway()
+		go func() {
+			for range push.Errors {
+			}
+		}()
+		ps := httptest.NewServer(push)
+		child := startChild(b, dir, httpAddr, udpAddr, ps.URL, "FUMO_CHILD_DEVICES="+strconv.Itoa(n/2),
+			"FUMO_CHILD_IMAGE="+strconv.Itoa(256<<10), "FUMO_CHILD_IN_FLIGHT=200")
+		_, digest := image(256 << 10)
+		startFleet(b, n/2, httpAddr, udpAddr, push, digest, 0, 0, 300)
+		if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o600); err != nil {
 			b.Fatal(err)
 		}
-		before := h.gw.Store.Stats()
 		b.StartTimer()
 		start := time.Now()
-		if _, err := h.gw.Bridge.StartCampaign(ctx, "c1"); err != nil {
-			b.Fatal(err)
+		if !child.waitFor("STARTED", time.Minute) {
+			b.Fatalf("campaign did not start: %s", child.log())
 		}
-		p := h.waitCampaign("c1", fleet.CampaignDone, 30*time.Minute)
+		started := child.last
+		if !child.waitFor("DONE", 30*time.Minute) {
+			child.kill(b)
+			b.Fatalf("campaign did not finish: %s", child.log())
+		}
 		wall := time.Since(start)
 		b.StopTimer()
-		after := h.gw.Store.Stats()
-		if p.Jobs[fleet.JobSucceeded] != n {
-			b.Fatalf("campaign done with %v", p.Jobs)
-		}
+		rss := peakRSS(child.cmd.Process.Pid)
+		var w0, c0, w1, c1 int64
+		fmt.Sscanf(started, "STARTED %d %d", &w0, &c0)
+		fmt.Sscanf(child.last, "DONE %d %d", &w1, &c1)
+		child.kill(b)
+		ps.Close()
 		b.ReportMetric(wall.Seconds(), "wall-s")
 		b.ReportMetric(float64(n)/wall.Seconds(), "jobs/s")
-		b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MiB")
-		b.ReportMetric(float64(after.Writes-before.Writes)/float64(n), "writes/job")
-		b.ReportMetric(float64(after.Commits-before.Commits)/float64(n), "fsyncs/job")
-		h.stop()
+		b.ReportMetric(float64(rss)/(1<<20), "gateway-peak-RSS-MiB")
+		b.ReportMetric(float64(w1-w0)/float64(n), "writes/job")
+		b.ReportMetric(float64(c1-c0)/float64(n), "fsyncs/job")
 	}
 }
 
-// peakRSS reads the process's high-water resident set (Linux).
-func peakRSS() int64 {
-	f, err := os.Open("/proc/self/status")
+// peakRSS reads a process's high-water resident set (Linux).
+func peakRSS(pid int) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}

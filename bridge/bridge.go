@@ -287,6 +287,11 @@ func (b *Bridge) startQueued(ctx context.Context, now time.Time, running map[str
 // run starts a queued job on its device's target.
 func (b *Bridge) run(j fleet.Job) {
 	b.async(j.ID, func(ctx context.Context) {
+		// Only a job still queued is started: the list it came from may
+		// be older than a start that just ended.
+		if cur, err := b.st.Job(ctx, j.ID); err != nil || cur.State != fleet.JobQueued {
+			return
+		}
 		t, err := b.targetOf(ctx, j.DeviceID)
 		if err == nil {
 			err = t.Run(ctx, j.ID)

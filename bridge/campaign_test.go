@@ -106,6 +106,21 @@ func TestMixedCampaign(t *testing.T) {
 	}
 
 	jobs := campaignJobs(t, h.gw.Store, "c1")
+	// Never more than MaxInFlight unfinished jobs: when each job was
+	// created, count the jobs created before it that had not ended.
+	most := 0
+	for _, j := range jobs {
+		n := 0
+		for _, k := range jobs {
+			if !k.Created.After(j.Created) && k.History[len(k.History)-1].At.After(j.Created) {
+				n++
+			}
+		}
+		most = max(most, n)
+	}
+	if most > 20 || most < 10 {
+		t.Errorf("at most %d jobs in flight, want 10 to 20 (MaxInFlight 20)", most)
+	}
 	for _, f := range append(early, late...) {
 		j := jobs[f.id]
 		if j.State != fleet.JobFailed || j.Reason != f.reason || natives(j) != f.native {

@@ -81,7 +81,7 @@ func (t *DMTarget) JobEvent(ctx context.Context, ev fumo.Event) {
 		}
 	}
 	if ev.JobID == "" {
-		r.Device = "alert"
+		r.DeviceEvent = "alert"
 	}
 	t.report(ctx, r)
 }

@@ -69,7 +69,7 @@ func (t *LwM2MTarget) deviceEvent(ctx context.Context, ev lwm2m.Event) {
 	}
 	switch ev.Kind {
 	case lwm2m.EventRegistered, lwm2m.EventUpdated, lwm2m.EventDeregistered, lwm2m.EventExpired:
-		t.report(ctx, Report{DeviceID: ev.DeviceID, Protocol: fleet.ProtocolLwM2M, Device: ev.Kind.String(), Note: ev.Endpoint})
+		t.report(ctx, Report{DeviceID: ev.DeviceID, Protocol: fleet.ProtocolLwM2M, DeviceEvent: ev.Kind.String(), Note: ev.Endpoint})
 	}
 }
 

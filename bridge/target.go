@@ -43,10 +43,10 @@ type Target interface {
 
 // DeviceState is a device's FUMO state, with the protocol's own values.
 type DeviceState struct {
-	FUMO fumo.State
+	FUMO fumo.State `json:"fumo_state"`
 	// Object5State and Object5Result are /5/0/3 and /5/0/5 (LwM2M only).
-	Object5State  int
-	Object5Result int
+	Object5State  int `json:"object5_state,omitempty"`
+	Object5Result int `json:"object5_result,omitempty"`
 }
 
 // Report is what a device's progress or result means to the pipeline, in
@@ -54,21 +54,22 @@ type DeviceState struct {
 // unified state, the FUMO state and result code, and the native code the
 // device sent (a FUMO result code, or an Object 5 Update Result).
 type Report struct {
-	JobID    string // empty for device events that match no job
-	DeviceID string
-	Protocol fleet.Protocol
-	Job      fleet.JobState
-	Reason   fleet.Reason
+	JobID    string         `json:"job_id,omitempty"` // empty for device events
+	DeviceID string         `json:"device_id,omitempty"`
+	Protocol fleet.Protocol `json:"protocol,omitempty"`
+	Job      fleet.JobState `json:"job_state,omitempty"`
+	Reason   fleet.Reason   `json:"reason,omitempty"`
 	// FUMOState is 0 when the device did not say (a DM device reports
 	// only results).
-	FUMOState  fumo.State
-	FUMOResult fumo.ResultCode // 0 before the device reported a final result
-	Native     *fleet.NativeCode
-	Note       string
-	Bytes      int64 // push progress
-	// Device marks an event about the device, not a job (registration,
-	// an alert that matches no job).
-	Device string
+	FUMOState  fumo.State        `json:"fumo_state,omitempty"`
+	FUMOResult fumo.ResultCode   `json:"fumo_result,omitempty"` // 0 before a final result
+	Native     *fleet.NativeCode `json:"native,omitempty"`
+	Note       string            `json:"note,omitempty"`
+	Bytes      int64             `json:"bytes,omitempty"` // push progress
+	// DeviceEvent names an event about the device rather than a job
+	// ("registered", "updated", "alert" for an alert that matches no
+	// job, ...).
+	DeviceEvent string `json:"device_event,omitempty"`
 }
 
 // ErrCannotDeliver: the device cannot take this package this way (wrong

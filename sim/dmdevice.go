@@ -58,6 +58,9 @@ type DMDevice struct {
 	// ServerNonce the one the device issued for the server's.
 	Nonce       []byte
 	ServerNonce []byte
+	// prevServerNonce is the last nonce the server is known to have, kept
+	// until it uses a newer one.
+	prevServerNonce []byte
 	// Exec handles Exec commands (default: 200 on any node).
 	Exec ExecFunc
 	// Record, when set, sees every message body of a session in order.
@@ -298,11 +301,28 @@ func (s *dmSession) send(ctx context.Context, m *syncml.Message) (*syncml.Messag
 
 // serverAuthentic checks the server's credentials: its Cred until the
 // device accepted it (212), or the HMAC of every message.
+//
+// A nonce the device issued in a message the server never processed (it
+// crashed first) never reached it: like clients that keep the previous
+// nonce until the server has used the new one, the device also accepts
+// credentials on the nonce it issued before, and goes back to it.
 func (s *dmSession) serverAuthentic(m *syncml.Message, hmac string, body []byte) bool {
+	if s.authenticWith(s.d.ServerNonce, m, hmac, body) {
+		s.d.prevServerNonce = nil
+		return true
+	}
+	if prev := s.d.prevServerNonce; prev != nil && s.authenticWith(prev, m, hmac, body) {
+		s.d.ServerNonce, s.d.prevServerNonce = prev, nil
+		return true
+	}
+	return false
+}
+
+func (s *dmSession) authenticWith(nonce []byte, m *syncml.Message, hmac string, body []byte) bool {
 	switch s.d.Auth {
 	case "hmac":
 		h, err := syncml.ParseHMACHeader(hmac)
-		return err == nil && h.Username == s.d.ServerID && syncml.VerifyHMAC(h, s.d.ServerPassword, s.d.ServerNonce, body)
+		return err == nil && h.Username == s.d.ServerID && syncml.VerifyHMAC(h, s.d.ServerPassword, nonce, body)
 	case "basic":
 		if m.Header.Cred == nil {
 			return s.msgID > 1
@@ -313,7 +333,7 @@ func (s *dmSession) serverAuthentic(m *syncml.Message, hmac string, body []byte)
 		if m.Header.Cred == nil {
 			return s.msgID > 1
 		}
-		return syncml.VerifyMD5Credential(s.d.ServerID, s.d.ServerPassword, s.d.ServerNonce, m.Header.Cred.Data)
+		return syncml.VerifyMD5Credential(s.d.ServerID, s.d.ServerPassword, nonce, m.Header.Cred.Data)
 	}
 }
 
@@ -382,6 +402,9 @@ func (s *dmSession) answer(in *syncml.Message) (*syncml.Message, bool, error) {
 		// A fresh nonce for the server's next credentials.
 		n := make([]byte, 16)
 		rand.Read(n)
+		if s.d.prevServerNonce == nil {
+			s.d.prevServerNonce = s.d.ServerNonce
+		}
 		s.d.ServerNonce = n
 		typ := syncml.AuthMD5
 		if s.d.Auth == "hmac" {

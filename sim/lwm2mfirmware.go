@@ -473,11 +473,13 @@ func (f *LwM2MFirmware) execute(w *coapWriter) {
 		if closed {
 			return
 		}
-		// Reboot into the new firmware: new socket, new registration.
+		// Reboot into the new firmware: new socket, new registration,
+		// retried until the server takes it (as clients retry Register).
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := d.Reboot(ctx); err != nil {
 			d.log().Debug("sim: re-register after update failed", "err", err)
+			d.recover()
 		}
 	}()
 }

@@ -19,10 +19,12 @@ var ErrBadPackage0 = errors.New("sim: package 0 does not verify")
 // 1200 session with the notification's session id.
 func (d *DMDevice) HandlePackage0(ctx context.Context, pkg0 []byte) (*SessionReport, error) {
 	d.sessMu.Lock()
-	nonce := d.ServerNonce
+	nonce, prev := d.ServerNonce, d.prevServerNonce
 	d.sessMu.Unlock()
 	if err := syncml.VerifyNotification(pkg0, d.ServerID, d.ServerPassword, nonce); err != nil {
-		return nil, errors.Join(ErrBadPackage0, err)
+		if prev == nil || syncml.VerifyNotification(pkg0, d.ServerID, d.ServerPassword, prev) != nil {
+			return nil, errors.Join(ErrBadPackage0, err)
+		}
 	}
 	n, err := syncml.DecodeNotification(pkg0)
 	if err != nil {

@@ -270,13 +270,20 @@ func (d *Driver) queueCommands(ctx context.Context, j fleet.Job, cmds []planned)
 			return err
 		}
 	}
-	if d.cfg.Trigger {
-		if _, err := d.cfg.Queue.Trigger(ctx, j.DeviceID, dm.TriggerOptions{UIMode: 1}); err != nil {
-			// The device still gets its commands when it calls in.
-			d.log.Warn("fumo: package 0 not delivered", "job", j.ID, "device", j.DeviceID, "err", err)
-		}
-	}
+	d.wake(ctx, j)
 	return nil
+}
+
+// wake sends the device a Package 0, when configured, so that it calls in
+// for the commands waiting for it.
+func (d *Driver) wake(ctx context.Context, j fleet.Job) {
+	if !d.cfg.Trigger {
+		return
+	}
+	if _, err := d.cfg.Queue.Trigger(ctx, j.DeviceID, dm.TriggerOptions{UIMode: 1}); err != nil {
+		// The device still gets its commands when it calls in.
+		d.log.Warn("fumo: package 0 not delivered", "job", j.ID, "device", j.DeviceID, "err", err)
+	}
 }
 
 // CommandFinished follows the statuses of a job's commands (dm.ResultHandler).
@@ -544,8 +551,16 @@ func (d *Driver) Resume(ctx context.Context) error {
 				} else {
 					err = d.queueCommands(ctx, j, cmds)
 				}
+			case fleet.JobDelivering:
+				// The delivery's status came, the Exec's may not have: a
+				// session broken by the restart leaves it to the next one.
+				d.wake(ctx, j)
 			case fleet.JobVerifying:
-				err = d.queueVerify(ctx, j)
+				// The firmware version read may have gone out in a session
+				// the restart broke: the device has to call in again.
+				if err = d.queueVerify(ctx, j); err == nil {
+					d.wake(ctx, j)
+				}
 			}
 			if err != nil {
 				return err
