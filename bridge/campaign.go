@@ -122,12 +122,11 @@ func (b *Bridge) campaignEvent(c fleet.Campaign) {
 
 // setCampaignState commits a campaign's new state if it is in one of from.
 func (b *Bridge) setCampaignState(ctx context.Context, id string, to fleet.CampaignState, note string, from ...fleet.CampaignState) (fleet.Campaign, error) {
-	var counts map[fleet.JobState]int
-	if to != fleet.CampaignRunning {
-		var err error
-		if counts, err = b.st.CountJobs(ctx, id); err != nil {
-			return fleet.Campaign{}, err
-		}
+	// Counted once, outside the write: the counters a stopped campaign
+	// keeps, and the baseline a resumed one counts failures from.
+	counts, err := b.st.CountJobs(ctx, id)
+	if err != nil {
+		return fleet.Campaign{}, err
 	}
 	c, err := b.st.UpdateCampaign(ctx, id, func(c *fleet.Campaign) error {
 		ok := false
@@ -139,13 +138,10 @@ func (b *Bridge) setCampaignState(ctx context.Context, id string, to fleet.Campa
 		}
 		if to == fleet.CampaignRunning && c.State == fleet.CampaignPaused {
 			// The failures that paused it were seen by the operator.
-			p, err := b.progressOf(ctx, *c)
-			if err != nil {
-				return err
-			}
-			c.Baseline = fleet.CampaignBaseline{Finished: p.Finished(), Failed: p.Jobs[fleet.JobFailed]}
+			p := Progress{Jobs: counts}
+			c.Baseline = fleet.CampaignBaseline{Finished: p.Finished(), Failed: counts[fleet.JobFailed]}
 		}
-		if counts != nil {
+		if to != fleet.CampaignRunning {
 			c.Counters = counts
 		}
 		c.State, c.StateNote = to, note
