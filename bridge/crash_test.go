@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http/httptest"
@@ -46,13 +47,11 @@ func TestCrashRecovery(t *testing.T) {
 		crashChild(t, dir)
 		return
 	}
-	if os.Getenv("FUMO_CRASH") == "" {
-		// Known failure, about one run in three: after several restarts
-		// an LwM2M device stops answering the gateway's reads for over a
-		// minute and its job never ends (see the closing note of #7).
-		// FUMO_CRASH_LOGS=DIR keeps each gateway's log and goroutines.
-		t.Skip("opt-in until the LwM2M reachability bug it finds is fixed: FUMO_CRASH=1")
+	if testing.Short() {
+		t.Skip("kills and restarts a gateway process five times")
 	}
+	// FUMO_CRASH_LOGS=DIR keeps each gateway's log, the devices' log, and
+	// on failure both processes' goroutines.
 	dir := t.TempDir()
 	httpAddr, udpAddr := freeTCP(t), freeUDP(t)
 	push := sim.NewPushGateway()
@@ -201,6 +200,15 @@ func startFleet(t testing.TB, each int, httpAddr, udpAddr string, push *sim.Push
 	fumos, fws := make([]*sim.FUMO, each), make([]*sim.LwM2MFirmware, each)
 	errs := make(chan error, 2*each)
 	sem := make(chan struct{}, 32)
+	var devLog *slog.Logger
+	if logs := os.Getenv("FUMO_CRASH_LOGS"); logs != "" {
+		f, err := os.Create(filepath.Join(logs, "devices.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		devLog = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	var wg sync.WaitGroup
 	for i := range each {
 		wg.Add(2)
@@ -230,7 +238,7 @@ func startFleet(t testing.TB, each int, httpAddr, udpAddr string, push *sim.Push
 			// A device whose socket changed while a gateway was down is
 			// found again at its next Update: a short lifetime bounds
 			// that wait.
-			d := &sim.LwM2MDevice{Endpoint: "urn:dev:" + id, Server: udpAddr, Firmware: fw, Lifetime: lifetime}
+			d := &sim.LwM2MDevice{Endpoint: "urn:dev:" + id, Server: udpAddr, Firmware: fw, Lifetime: lifetime, Logger: devLog}
 			c, cancel := context.WithTimeout(ctx, 60*time.Second)
 			defer cancel()
 			if err := d.Start(c); err != nil {

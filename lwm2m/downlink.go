@@ -108,7 +108,10 @@ func (s *Server) exchange(ctx context.Context, endpoint, op string, path node.Pa
 		return nil, fmt.Errorf("lwm2m: %s %s: %w", op, path, err)
 	}
 	defer cc.ReleaseMessage(req)
+	key := req.Token().Hash()
+	s.inFlight.Store(key, struct{}{})
 	resp, err := cc.Do(req)
+	s.inFlight.Delete(key)
 	if err != nil {
 		return nil, fmt.Errorf("lwm2m: %s %s on %s: %w", op, path, endpoint, err)
 	}

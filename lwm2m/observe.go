@@ -21,16 +21,28 @@ type observation struct {
 	o   coapClient.Observation
 }
 
-// drop cancels an observation that a new registration made stale, best
+// cancelObservation sends the Observe 1 that ends o; the answer carries the
+// observation's token, which go-coap forgets first, so the token counts
+// as in flight until it comes.
+func (s *Server) cancelObservation(ctx context.Context, o observation) error {
+	if r, ok := o.o.(interface{ Request() message.Message }); ok {
+		key := r.Request().Token.Hash()
+		s.inFlight.Store(key, struct{}{})
+		defer s.inFlight.Delete(key)
+	}
+	return o.o.Cancel(ctx)
+}
+
+// dropObservation cancels an observation that a new registration made stale, best
 // effort and in the background (the device may be gone).
-func (o observation) drop() {
+func (s *Server) dropObservation(o observation) {
 	if o.o == nil || o.o.Canceled() {
 		return
 	}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = o.o.Cancel(ctx)
+		_ = s.cancelObservation(ctx, o)
 	}()
 }
 
@@ -84,7 +96,7 @@ func (s *Server) Observe(ctx context.Context, endpoint string, path node.Path, a
 	if c.conn != cc {
 		// Re-registered meanwhile: this observation is already stale.
 		s.mu.Unlock()
-		observation{o: o}.drop()
+		s.dropObservation(observation{o: o})
 		return fmt.Errorf("lwm2m: observe %s on %s: the device re-registered", key, endpoint)
 	}
 	if c.obs == nil {
@@ -93,7 +105,7 @@ func (s *Server) Observe(ctx context.Context, endpoint string, path node.Path, a
 	c.obs[key] = observation{gen: gen, o: o}
 	s.mu.Unlock()
 	if had {
-		old.drop()
+		s.dropObservation(old)
 	}
 	return nil
 }
@@ -113,7 +125,7 @@ func (s *Server) CancelObserve(ctx context.Context, endpoint string, path node.P
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	if err := o.o.Cancel(ctx); err != nil {
+	if err := s.cancelObservation(ctx, o); err != nil {
 		return fmt.Errorf("lwm2m: cancel observe %s on %s: %w", path, endpoint, err)
 	}
 	return nil

@@ -128,7 +128,7 @@ func (s *Server) register(w *responseWriter, r *pool.Message, body []byte) {
 	}
 	c, stale := s.install(d, identity, reg, cc)
 	for _, o := range stale {
-		o.drop()
+		s.dropObservation(o)
 	}
 	s.reply(w, codes.Created, "", message.Option{ID: message.LocationPath, Value: []byte("rd")},
 		message.Option{ID: message.LocationPath, Value: []byte(reg.ID)})
@@ -370,7 +370,7 @@ func (s *Server) drop(c *client, id string, kind EventKind) {
 	c.obs = nil
 	s.mu.Unlock()
 	for _, o := range obs {
-		o.drop()
+		s.dropObservation(o)
 	}
 	s.emit(c, Event{Kind: kind})
 	if conn != nil {
@@ -461,13 +461,61 @@ func afterResponse(r *pool.Message, fn func()) {
 	fn()
 }
 
-// processReceived wraps go-coap's request processing to run the actions
+// processReceived wraps go-coap's request processing: it rejects
+// responses that answer nothing this server asked, and runs the actions
 // handlers left for after their response.
-func processReceived(req *pool.Message, cc *udpClient.Conn, handler config.HandlerFunc[*udpClient.Conn]) {
+func (s *Server) processReceived(req *pool.Message, cc *udpClient.Conn, handler config.HandlerFunc[*udpClient.Conn]) {
+	if s.unsolicited(req, cc) {
+		cc.ReleaseMessage(req)
+		return
+	}
 	var after []func()
 	req.SetContext(context.WithValue(req.Context(), afterKey{}, &after))
 	cc.ProcessReceivedMessageWithHandler(req, handler)
 	for _, fn := range after {
 		fn()
 	}
+}
+
+// unsolicited tells whether m is a response (or an empty message) whose
+// token matches no request in flight and no observation, and rejects it
+// as RFC 7252 §4.2/§4.3 and RFC 7641 §3.6 say: a Reset for a Confirmable
+// or Non-confirmable one (a device stops notifying an observation the
+// server no longer has), nothing for an Acknowledgement or a Reset.
+// Such messages are normal after a restart: a late answer to the previous
+// process's request, a notification for its observation. go-coap would
+// otherwise hand them to the request handler, whose answer to an
+// Acknowledgement goes out as a new Confirmable message; a peer that does
+// the same answers it again, and the two loop for ever.
+func (s *Server) unsolicited(m *pool.Message, cc *udpClient.Conn) bool {
+	if isRequestCode(m.Code()) {
+		return false
+	}
+	if m.Code() != codes.Empty {
+		if _, ok := s.inFlight.Load(m.Token().Hash()); ok {
+			return false
+		}
+		if o, ok := cc.GetObservationRequest(m.Token()); ok {
+			cc.ReleaseMessage(o)
+			return false
+		}
+	}
+	s.log.Debug("coap: unsolicited message rejected", "addr", cc.RemoteAddr().String(), "type", m.Type(), "code", m.Code(), "mid", m.MessageID(), "token", m.Token().String())
+	if m.Type() == message.Confirmable || m.Type() == message.NonConfirmable {
+		rst := cc.AcquireMessage(cc.Context())
+		defer cc.ReleaseMessage(rst)
+		rst.SetType(message.Reset)
+		rst.SetCode(codes.Empty)
+		rst.SetMessageID(m.MessageID())
+		if err := cc.Session().WriteMessage(rst); err != nil {
+			s.log.Debug("coap: reset", "addr", cc.RemoteAddr().String(), "err", err)
+		}
+	}
+	return true
+}
+
+// isRequestCode tells a method code (class 0, not Empty) from a response
+// code.
+func isRequestCode(c codes.Code) bool {
+	return c != codes.Empty && c>>5 == 0
 }

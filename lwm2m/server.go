@@ -64,6 +64,9 @@ type Server struct {
 	closed     bool
 
 	blocks block1Assembler
+	// inFlight holds the tokens (Token.Hash) of requests sent and not yet
+	// answered, so that an answer to nothing is told apart.
+	inFlight sync.Map
 }
 
 // New checks cfg and returns a server that is not yet listening. Zero
@@ -123,7 +126,7 @@ func (s *Server) coapOptions() []interface {
 		options.WithErrors(func(err error) { s.log.Debug("coap", "err", err) }),
 		options.WithContext(s.ctx),
 		options.WithRequestMonitor(s.requestMonitor),
-		options.WithProcessReceivedMessageFunc(config.ProcessReceivedMessageFunc[*udpClient.Conn](processReceived)),
+		options.WithProcessReceivedMessageFunc(config.ProcessReceivedMessageFunc[*udpClient.Conn](s.processReceived)),
 	}
 }
 

@@ -12,10 +12,12 @@ import (
 	"github.com/plgd-dev/go-coap/v3/dtls"
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
+	"github.com/plgd-dev/go-coap/v3/message/pool"
 	"github.com/plgd-dev/go-coap/v3/net/blockwise"
 	"github.com/plgd-dev/go-coap/v3/options"
 	"github.com/plgd-dev/go-coap/v3/udp"
 	udpClient "github.com/plgd-dev/go-coap/v3/udp/client"
+	"github.com/plgd-dev/go-coap/v3/udp/coder"
 
 	"github.com/fumo-gw/fumo-gw/lwm2m"
 	"github.com/fumo-gw/fumo-gw/lwm2m/codec"
@@ -391,4 +393,76 @@ func TestRegisteredConnectionOutlivesIdleTimeout(t *testing.T) {
 	if _, err := g.srv.Read(context.Background(), "ep", node.MustPath("/3/0/3"), codec.FormatText); err != nil {
 		t.Fatalf("read after the idle timeout: %v", err)
 	}
+}
+
+// TestUnsolicitedMessagesRejected: responses that answer nothing the
+// server asked (a late answer after a restart, a notification for an
+// observation the server no longer has) are rejected with a Reset when
+// Confirmable or Non-confirmable and ignored otherwise, never answered
+// with a response. Answering them once made a peer that answered back
+// loop with the server for ever.
+func TestUnsolicitedMessagesRejected(t *testing.T) {
+	g := newGateway(t, nil)
+	raddr, err := net.ResolveUDPAddr("udp", g.cfg.UDPAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.DialUDP("udp", nil, raddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	send := func(typ message.Type, code codes.Code, mid int32, token string, opts ...message.Option) {
+		t.Helper()
+		m := pool.NewMessage(context.Background())
+		m.SetType(typ)
+		m.SetCode(code)
+		m.SetMessageID(mid)
+		if token != "" {
+			m.SetToken(message.Token(token))
+		}
+		for _, o := range opts {
+			m.AddOptionBytes(o.ID, o.Value)
+		}
+		b, err := m.MarshalWithEncoder(coder.DefaultCoder)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// next reads the next datagram the server sends.
+	next := func() *pool.Message {
+		t.Helper()
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b := make([]byte, 1500)
+		n, err := conn.Read(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := pool.NewMessage(context.Background())
+		if _, err := m.UnmarshalWithDecoder(coder.DefaultCoder, b[:n]); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	expect := func(what string, typ message.Type, code codes.Code, mid int32) {
+		t.Helper()
+		m := next()
+		if m.Type() != typ || m.Code() != code || m.MessageID() != mid {
+			t.Fatalf("%s: got %v %v mid %d, want %v %v mid %d", what, m.Type(), m.Code(), m.MessageID(), typ, code, mid)
+		}
+	}
+	// Each case is followed by one that gets an answer: the answer read
+	// must be that one's, so the case itself was answered by nothing.
+	send(message.Acknowledgement, codes.NotFound, 100, "late-ack")
+	send(message.Confirmable, codes.Content, 101, "late-con")
+	expect("CON response after an ACK response", message.Reset, codes.Empty, 101)
+	send(message.NonConfirmable, codes.Content, 102, "old-obs", message.Option{ID: message.Observe, Value: []byte{7}})
+	expect("NON notification", message.Reset, codes.Empty, 102)
+	send(message.Reset, codes.Empty, 103, "")
+	send(message.Acknowledgement, codes.Content, 104, "late-ak2")
+	send(message.Confirmable, codes.GET, 105, "req", message.Option{ID: message.URIPath, Value: []byte("rd")})
+	expect("request after a Reset and an ACK", message.Acknowledgement, codes.MethodNotAllowed, 105)
 }

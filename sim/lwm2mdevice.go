@@ -20,6 +20,7 @@ import (
 	"github.com/plgd-dev/go-coap/v3/net/blockwise"
 	"github.com/plgd-dev/go-coap/v3/net/responsewriter"
 	"github.com/plgd-dev/go-coap/v3/options"
+	"github.com/plgd-dev/go-coap/v3/options/config"
 	"github.com/plgd-dev/go-coap/v3/udp"
 	udpClient "github.com/plgd-dev/go-coap/v3/udp/client"
 
@@ -155,7 +156,7 @@ func (d *LwM2MDevice) initValuesLocked() {
 
 // connect dials the server (DTLS when a PSK is set) with a new socket.
 func (d *LwM2MDevice) connect() error {
-	cc, err := d.dial(d.Server, len(d.PSKKey) > 0, options.WithHandlerFunc(d.handle))
+	cc, err := d.dial(d.Server, len(d.PSKKey) > 0, options.WithHandlerFunc(d.handle), options.WithProcessReceivedMessageFunc(config.ProcessReceivedMessageFunc[*udpClient.Conn](d.received)))
 	if err != nil {
 		return fmt.Errorf("sim: %s: dial %s: %w", d.Endpoint, d.Server, err)
 	}
@@ -177,6 +178,15 @@ func (d *LwM2MDevice) connect() error {
 		}
 	})
 	return nil
+}
+
+// received logs every message the device's connection reads (debug).
+func (d *LwM2MDevice) received(m *pool.Message, cc *udpClient.Conn, handler config.HandlerFunc[*udpClient.Conn]) {
+	if d.Logger != nil {
+		p, _ := m.Options().Path()
+		d.log().Debug("sim: coap in", "local", cc.NetConn().LocalAddr().String(), "type", m.Type(), "code", m.Code(), "mid", m.MessageID(), "token", m.Token().String(), "path", p)
+	}
+	cc.ProcessReceivedMessageWithHandler(m, handler)
 }
 
 // recover re-connects and re-registers after the connection died, retrying
@@ -480,6 +490,13 @@ func (d *LwM2MDevice) asleep() bool {
 func (d *LwM2MDevice) handle(w *responsewriter.ResponseWriter[*udpClient.Conn], r *pool.Message) {
 	if d.asleep() {
 		return // radio off: no answer
+	}
+	if r.Code() == codes.Empty || r.Code()>>5 != 0 {
+		// A response (or empty message) that answers none of the
+		// device's requests, such as a late answer to a request it gave
+		// up on: never answered with a response (RFC 7252 §4.2; go-coap
+		// acknowledges a Confirmable one).
+		return
 	}
 	p, _ := r.Options().Path()
 	p = strings.TrimPrefix(p, d.Root)
