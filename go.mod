@@ -5,6 +5,7 @@ go 1.26
 require (
 	github.com/beevik/etree v1.8.1
 	github.com/fxamacker/cbor/v2 v2.10.0
+	github.com/gorilla/mux v1.8.1
 	github.com/pion/dtls/v3 v3.1.15
 	github.com/plgd-dev/go-coap/v3 v3.5.4
 	go.etcd.io/bbolt v1.5.0

@@ -291,3 +291,11 @@ func indexIDs(b *bolt.Bucket, prefix, after string, limit int) []string {
 	}
 	return ids
 }
+
+// Ping reads the file's root once: nil while the store answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.View(func(*bolt.Tx) error { return nil })
+}

@@ -1,0 +1,93 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/fumo-gw/fumo-gw/bridge"
+	"github.com/fumo-gw/fumo-gw/fleet"
+	"github.com/fumo-gw/fumo-gw/store"
+)
+
+func (a *API) routesJobs() {
+	a.handle(http.MethodGet, "/jobs", a.listJobs)
+	a.handle(http.MethodPost, "/jobs", a.createJob)
+	a.handle(http.MethodGet, "/jobs/{id}", a.getJob)
+	a.handle(http.MethodPost, "/jobs/{id}/cancel", a.cancelJob)
+}
+
+func (a *API) createJob(w http.ResponseWriter, r *http.Request) {
+	var req bridge.JobRequest
+	if err := a.decode(w, r, &req); err != nil {
+		a.failDecode(w, r, err)
+		return
+	}
+	j, err := a.g.Bridge.CreateJob(r.Context(), req)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, j)
+}
+
+func (a *API) getJob(w http.ResponseWriter, r *http.Request) {
+	j, err := a.g.Store.Job(r.Context(), mux.Vars(r)["id"])
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, j)
+}
+
+func (a *API) cancelJob(w http.ResponseWriter, r *http.Request) {
+	j, err := a.g.Bridge.CancelJob(r.Context(), mux.Vars(r)["id"])
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, j)
+}
+
+// listJobs filters on state, device and campaign, and pages with after
+// and limit (default 100, at most 1000).
+func (a *API) listJobs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := store.JobFilter{State: fleet.JobState(q.Get("state")), DeviceID: q.Get("device"), CampaignID: q.Get("campaign"), After: q.Get("after"), Limit: 100}
+	if f.State != "" && !f.State.Valid() {
+		a.fail(w, r, badRequest("state %q is not a job state", f.State))
+		return
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 || n > 1000 {
+			a.fail(w, r, badRequest("limit %q: 1..1000", s))
+			return
+		}
+		f.Limit = n
+	}
+	js, err := a.g.Store.Jobs(r.Context(), f)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"jobs": nonNil(js)})
+}
+
+// contextWithTimeout bounds a wait for a device within the request's
+// context.
+func contextWithTimeout(r *http.Request, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), d)
+}
+
+// deviceWait names a wait for a device that ran out of time.
+func deviceWait(ctx context.Context, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+		return errors.Join(errDeviceTimeout, err)
+	}
+	return err
+}
