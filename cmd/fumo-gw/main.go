@@ -1,35 +1,56 @@
 // Command fumo-gw is the firmware-update gateway. This is the one place where
 // the parts are wired together; each sub-command lives in its own file.
 //
+//	fumo-gw serve                run the gateway (see fumo-gw serve -h)
+//	fumo-gw demo                 a gateway, simulated devices and one campaign
+//	fumo-gw package|device|job|campaign ...   the operator API's client
 //	fumo-gw syncml decode FILE   print a SyncML DM message (XML or WBXML) as XML
 //	fumo-gw syncml encode FILE   write a SyncML DM message (XML or WBXML) as WBXML
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 const usage = `usage: fumo-gw <command> [arguments]
 
 commands:
+  serve                run the gateway: DM endpoint, downloads, LwM2M (UDP, DTLS), operator API (serve -h: settings)
+  demo                 start a gateway with simulated DM and LwM2M devices, run one campaign, print the outcome
+  package add|list     manage firmware packages through the operator API
+  device add|list|show manage devices
+  job create|show|cancel
+  campaign create|start|pause|resume|cancel|show|watch
   syncml decode FILE   print a SyncML DM message (XML or WBXML, detected) as XML
   syncml encode FILE   write a SyncML DM message (XML or WBXML, detected) as WBXML
-FILE "-" reads standard input.
+FILE "-" reads standard input. "fumo-gw package" (etc.) without a verb lists the client commands and their flags.
 `
 
 // run is main without the process: it returns the exit code.
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
 	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], stdout, stderr)
+	case "demo":
+		return runDemo(ctx, args[1:], stdout, stderr)
+	case "package", "device", "job", "campaign":
+		return runClient(ctx, args[0], args[1:], stdin, stdout, stderr)
 	case "syncml":
 		return runSyncML(args[1:], stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +15,7 @@ const session = "../../testdata/syncml/fumo-download-and-update/"
 
 func runCLI(stdin []byte, args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
-	code = run(args, bytes.NewReader(stdin), &out, &errb)
+	code = run(context.Background(), args, bytes.NewReader(stdin), &out, &errb)
 	return code, out.String(), errb.String()
 }
 

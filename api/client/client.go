@@ -1,0 +1,221 @@
+// Package client is a Go client of fumo-gw's operator API (package api):
+// what the CLI sub-commands, the demo and the tests that drive a gateway
+// from outside use.
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/fumo-gw/fumo-gw/api"
+	"github.com/fumo-gw/fumo-gw/bridge"
+	"github.com/fumo-gw/fumo-gw/fleet"
+)
+
+// Client talks to one gateway's API.
+type Client struct {
+	Base  string // e.g. http://127.0.0.1:8081
+	Token string
+	HTTP  *http.Client
+}
+
+// Error is an API error answer.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
+
+// IsCode tells whether err is an API error with that code.
+func IsCode(err error, code string) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == code
+}
+
+func (c *Client) http() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return http.DefaultClient
+}
+
+// Do sends a request to path (under the API root) and decodes a JSON
+// answer into out (when not nil). body is JSON-encoded unless it is an
+// io.Reader, sent with contentType.
+func (c *Client) Do(ctx context.Context, method, path string, body any, contentType string, out any) error {
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case io.Reader:
+		rd = b
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			return err
+		}
+		rd, contentType = bytes.NewReader(j), "application/json"
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.Base, "/")+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := c.http().Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var eb api.ErrorBody
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if json.Unmarshal(b, &eb) != nil || eb.Error.Code == "" {
+			return &Error{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(b))}
+		}
+		return &Error{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
+	}
+	if out == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// AddPackage uploads an image of size bytes with its SHA-256.
+func (c *Client) AddPackage(ctx context.Context, id, name, version, sha256 string, size int64, image io.Reader) (fleet.Package, error) {
+	q := url.Values{"id": {id}, "name": {name}, "version": {version}, "sha256": {sha256}, "size": {strconv.FormatInt(size, 10)}}
+	var p fleet.Package
+	err := c.Do(ctx, http.MethodPost, api.Prefix+"/packages?"+q.Encode(), image, "application/octet-stream", &p)
+	return p, err
+}
+
+// Packages lists the packages.
+func (c *Client) Packages(ctx context.Context) ([]fleet.Package, error) {
+	var out struct{ Packages []fleet.Package }
+	err := c.Do(ctx, http.MethodGet, api.Prefix+"/packages", nil, "", &out)
+	return out.Packages, err
+}
+
+// AddDevice provisions a device.
+func (c *Client) AddDevice(ctx context.Context, d api.DeviceRequest) (api.DeviceView, error) {
+	var v api.DeviceView
+	err := c.Do(ctx, http.MethodPost, api.Prefix+"/devices", d, "", &v)
+	return v, err
+}
+
+// Devices lists devices; query holds the filters (protocol, model,
+// firmware_version, after, limit).
+func (c *Client) Devices(ctx context.Context, query url.Values) ([]api.DeviceView, error) {
+	var out struct{ Devices []api.DeviceView }
+	err := c.Do(ctx, http.MethodGet, api.Prefix+"/devices?"+query.Encode(), nil, "", &out)
+	return out.Devices, err
+}
+
+// Device gets one device.
+func (c *Client) Device(ctx context.Context, id string) (api.DeviceView, error) {
+	var v api.DeviceView
+	err := c.Do(ctx, http.MethodGet, api.Prefix+"/devices/"+url.PathEscape(id), nil, "", &v)
+	return v, err
+}
+
+// CreateJob creates a job.
+func (c *Client) CreateJob(ctx context.Context, r bridge.JobRequest) (fleet.Job, error) {
+	var j fleet.Job
+	err := c.Do(ctx, http.MethodPost, api.Prefix+"/jobs", r, "", &j)
+	return j, err
+}
+
+// Job gets a job.
+func (c *Client) Job(ctx context.Context, id string) (fleet.Job, error) {
+	var j fleet.Job
+	err := c.Do(ctx, http.MethodGet, api.Prefix+"/jobs/"+url.PathEscape(id), nil, "", &j)
+	return j, err
+}
+
+// CancelJob cancels a job.
+func (c *Client) CancelJob(ctx context.Context, id string) (fleet.Job, error) {
+	var j fleet.Job
+	err := c.Do(ctx, http.MethodPost, api.Prefix+"/jobs/"+url.PathEscape(id)+"/cancel", nil, "", &j)
+	return j, err
+}
+
+// Jobs lists jobs; query holds the filters (state, device, campaign).
+func (c *Client) Jobs(ctx context.Context, query url.Values) ([]fleet.Job, error) {
+	var out struct{ Jobs []fleet.Job }
+	err := c.Do(ctx, http.MethodGet, api.Prefix+"/jobs?"+query.Encode(), nil, "", &out)
+	return out.Jobs, err
+}
+
+// CreateCampaign stores a draft campaign.
+func (c *Client) CreateCampaign(ctx context.Context, r bridge.CampaignRequest) (bridge.Progress, error) {
+	var p bridge.Progress
+	err := c.Do(ctx, http.MethodPost, api.Prefix+"/campaigns", r, "", &p)
+	return p, err
+}
+
+// Campaign gets a campaign's progress.
+func (c *Client) Campaign(ctx context.Context, id string) (bridge.Progress, error) {
+	var p bridge.Progress
+	err := c.Do(ctx, http.MethodGet, api.Prefix+"/campaigns/"+url.PathEscape(id), nil, "", &p)
+	return p, err
+}
+
+// CampaignAction starts, pauses, resumes or cancels a campaign.
+func (c *Client) CampaignAction(ctx context.Context, id, action string) (bridge.Progress, error) {
+	var p bridge.Progress
+	err := c.Do(ctx, http.MethodPost, api.Prefix+"/campaigns/"+url.PathEscape(id)+"/"+action, nil, "", &p)
+	return p, err
+}
+
+// Events streams the event stream's events (filters in query) to fn until
+// ctx ends, the stream ends, or fn returns false.
+func (c *Client) Events(ctx context.Context, query url.Values, fn func(bridge.Event) bool) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(c.Base, "/")+api.Prefix+"/events?"+query.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	resp, err := c.http().Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return &Error{Status: resp.StatusCode, Code: "http", Message: resp.Status}
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	kind := ""
+	for sc.Scan() {
+		line := sc.Text()
+		if k, ok := strings.CutPrefix(line, "event: "); ok {
+			kind = k
+			continue
+		}
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok || (kind != string(bridge.EventJob) && kind != string(bridge.EventDevice) && kind != string(bridge.EventCampaign)) {
+			continue
+		}
+		var ev bridge.Event
+		if json.Unmarshal([]byte(data), &ev) == nil && !fn(ev) {
+			return nil
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return sc.Err()
+}

@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fumo-gw/fumo-gw/api"
+	"github.com/fumo-gw/fumo-gw/dm"
+	"github.com/fumo-gw/fumo-gw/gateway"
+	"github.com/fumo-gw/fumo-gw/lwm2m"
+)
+
+// setting is one serve setting: a flag, an environment variable
+// (FUMO_GW_ + the name in upper case, dashes as underscores) and a key of
+// the optional JSON config file. Precedence: flag, then environment, then
+// file, then the default.
+type setting struct {
+	name, def, usage string
+}
+
+// settings are every serve setting with its default: the one place the
+// README's table is made from.
+var settings = []setting{
+	{"data-dir", "fumo-gw-data", "directory of the store (fumo-gw.db), the signing key and the API token"},
+	{"http-addr", "127.0.0.1:8080", "DM endpoint and package downloads (HTTP) listen address"},
+	{"dm-path", dm.DefaultPath, "DM endpoint path"},
+	{"public-http", "", "base URL devices reach http-addr at (default http://<http-addr>)"},
+	{"coap-addr", "127.0.0.1:5683", "LwM2M over UDP listen address (\"\" for none)"},
+	{"coaps-addr", "127.0.0.1:5684", "LwM2M over DTLS (PSK) listen address (\"\" for none)"},
+	{"public-coap", "", "coap:// base devices fetch packages from (default coap://<coap-addr>)"},
+	{"public-coaps", "", "coaps:// base (default coaps://<coaps-addr>)"},
+	{"api-addr", "127.0.0.1:8081", "operator API listen address"},
+	{"api-token", "", "operator API bearer token (default: <data-dir>/api-token, generated at first start)"},
+	{"push-url", "", "URL Package 0 notifications are POSTed to (default: none; DM devices get work when they call in)"},
+	{"log-format", "text", "log format: text or json"},
+	{"log-level", "info", "log level: debug, info, warn or error"},
+	{"shutdown-timeout", "10s", "how long SIGTERM waits for in-flight messages"},
+	{"max-package", "1073741824", "largest package upload in bytes"},
+}
+
+// serveConfig is the settings after flags, environment and file.
+type serveConfig map[string]string
+
+func (c serveConfig) duration(name string) (time.Duration, error) {
+	d, err := time.ParseDuration(c[name])
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", name, err)
+	}
+	return d, nil
+}
+
+// loadServeConfig reads flags (args), the environment and the JSON file
+// named by -config.
+func loadServeConfig(args []string, stderr io.Writer, getenv func(string) string) (serveConfig, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configFile := fs.String("config", "", "JSON file of settings (keys as the flag names)")
+	vals := map[string]*string{}
+	for _, s := range settings {
+		vals[s.name] = fs.String(s.name, s.def, s.usage+" [$"+envName(s.name)+"]")
+	}
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: fumo-gw serve [flags]\n\nRuns the gateway: DM endpoint, package downloads, LwM2M (UDP, DTLS) and the operator API.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	file := map[string]string{}
+	if *configFile != "" {
+		b, err := os.ReadFile(*configFile)
+		if err != nil {
+			return nil, err
+		}
+		dec := json.NewDecoder(strings.NewReader(string(b)))
+		raw := map[string]any{}
+		if err := dec.Decode(&raw); err != nil {
+			return nil, fmt.Errorf("serve: config %s: %w", *configFile, err)
+		}
+		for k, v := range raw {
+			if _, ok := vals[k]; !ok {
+				return nil, fmt.Errorf("serve: config %s: unknown setting %q", *configFile, k)
+			}
+			file[k] = fmt.Sprint(v)
+		}
+	}
+	cfg := serveConfig{}
+	for _, s := range settings {
+		v := s.def
+		if f, ok := file[s.name]; ok {
+			v = f
+		}
+		if e := getenv(envName(s.name)); e != "" {
+			v = e
+		}
+		if set[s.name] {
+			v = *vals[s.name]
+		}
+		cfg[s.name] = v
+	}
+	return cfg, nil
+}
+
+func envName(setting string) string {
+	return "FUMO_GW_" + strings.ToUpper(strings.ReplaceAll(setting, "-", "_"))
+}
+
+// runServe runs the gateway until ctx ends (SIGTERM or SIGINT in main),
+// then shuts down gracefully: /readyz fails, listeners stop accepting,
+// messages in flight finish, the store closes.
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := loadServeConfig(args, stderr, os.Getenv)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	log, err := newLogger(cfg["log-format"], cfg["log-level"], stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "serve:", err)
+		return 2
+	}
+	if err := serve(ctx, cfg, log, stdout); err != nil {
+		log.Error("serve", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log-level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log-format %q: want text or json", format)
+}
+
+func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Writer) error {
+	shutdown, err := cfg.duration("shutdown-timeout")
+	if err != nil {
+		return err
+	}
+	var maxPackage int64
+	if _, err := fmt.Sscan(cfg["max-package"], &maxPackage); err != nil || maxPackage <= 0 {
+		return fmt.Errorf("max-package %q: a positive number of bytes", cfg["max-package"])
+	}
+	dir := cfg["data-dir"]
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	key, _, err := secretFile(filepath.Join(dir, "signing-key"), 32)
+	if err != nil {
+		return err
+	}
+	token, created := cfg["api-token"], false
+	if token == "" {
+		if token, created, err = secretFile(filepath.Join(dir, "api-token"), 24); err != nil {
+			return err
+		}
+	}
+	lc := lwm2m.DefaultConfig()
+	lc.UDPAddr, lc.DTLSAddr = cfg["coap-addr"], cfg["coaps-addr"]
+	gc := gateway.Config{StorePath: filepath.Join(dir, "fumo-gw.db"), HTTPAddr: cfg["http-addr"], DMPath: cfg["dm-path"],
+		PublicHTTP: cfg["public-http"], PublicCoAP: cfg["public-coap"], PublicCoAPS: cfg["public-coaps"], LwM2M: &lc,
+		SigningKey: []byte(key), Logger: log}
+	if u := cfg["push-url"]; u != "" {
+		gc.Notifier = &dm.HTTPNotifier{URL: u}
+	}
+	g, err := gateway.Open(ctx, gc)
+	if err != nil {
+		return err
+	}
+	a, err := api.New(api.Config{Gateway: g, Token: token, MaxPackage: maxPackage, Metrics: metricsHandler(g), Logger: log})
+	if err != nil {
+		g.Close()
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg["api-addr"])
+	if err != nil {
+		g.Close()
+		return fmt.Errorf("serve: api listen %s: %w", cfg["api-addr"], err)
+	}
+	hs := &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+
+	if created {
+		fmt.Fprintf(stdout, "fumo-gw: generated the API token (kept in %s; shown once):\n  %s\n", filepath.Join(dir, "api-token"), token)
+	}
+	addr := func(a net.Addr) string {
+		if a == nil {
+			return "-"
+		}
+		return a.String()
+	}
+	fmt.Fprintf(stdout, "fumo-gw: serving api=http://%s dm=http://%s%s coap=%s coaps=%s store=%s\n",
+		ln.Addr(), g.HTTPAddr, cfg["dm-path"], addr(g.LwM2M.UDPAddr()), addr(g.LwM2M.DTLSAddr()), gc.StorePath)
+	log.Info("serving", "api", ln.Addr().String(), "http", g.HTTPAddr, "coap", addr(g.LwM2M.UDPAddr()), "coaps", addr(g.LwM2M.DTLSAddr()))
+
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		g.Close()
+		return fmt.Errorf("serve: api: %w", err)
+	}
+	log.Info("shutting down", "timeout", shutdown)
+	a.Drain()
+	sctx, cancel := context.WithTimeout(context.Background(), shutdown)
+	defer cancel()
+	_ = hs.Shutdown(sctx) // event streams end with the context
+	if err := g.Close(); err != nil {
+		return fmt.Errorf("serve: close: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// secretFile reads a secret kept in path, or makes one of n random bytes
+// (hex) and keeps it (0600). created tells which.
+func secretFile(path string, n int) (secret string, created bool, err error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if s := strings.TrimSpace(string(b)); s != "" {
+			return s, false, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", false, err
+	}
+	raw := make([]byte, n)
+	if _, err := rand.Read(raw); err != nil {
+		return "", false, err
+	}
+	secret = hex.EncodeToString(raw)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(secret+"\n"), 0o600); err != nil {
+		return "", false, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", false, err
+	}
+	return secret, true, nil
+}
+
+// metricsHandler is replaced once the metrics package is wired.
+var metricsHandler = func(*gateway.Gateway) http.Handler { return nil }
