@@ -110,6 +110,7 @@ type Server struct {
 	cfg   Config
 	log   *slog.Logger
 	locks [256]sync.Mutex // messages of one device run one at a time
+	stats stats
 }
 
 // NewServer checks cfg and fills its defaults.
@@ -175,10 +176,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &he):
 		s.log.Warn("dm request refused", "remote", r.RemoteAddr, "status", he.code, "reason", he.msg)
+		s.stats.refusedHTTP(he.code)
 		http.Error(w, he.msg, he.code)
 		return
 	case err != nil:
 		s.log.Error("dm request failed", "remote", r.RemoteAddr, "err", err)
+		s.stats.errors.Add(1)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
@@ -360,6 +363,7 @@ func (s *Server) handle(r *http.Request) (*response, error) {
 	if err := s.cfg.Store.CommitDMStep(ctx, step); err != nil {
 		return nil, fmt.Errorf("dm: commit session %s/%s: %w", dev.ID, sess.SessionID, err)
 	}
+	s.stats.answered(enc, !stored, &out)
 	if s.cfg.Results != nil {
 		for _, f := range finished {
 			s.cfg.Results.CommandFinished(ctx, f)
@@ -402,6 +406,7 @@ func (s *Server) refusal(msg *syncml.Message, enc syncml.Encoding, contentType s
 		return nil, fmt.Errorf("dm: encode refusal: %w", err)
 	}
 	s.log.Info("dm: message refused", "dm_id", h.Source.LocURI, "session", h.SessionID, "status", code, "reason", reason)
+	s.stats.refusedSyncML(code)
 	return &response{contentType: contentType, body: b, device: h.Source.LocURI, session: h.SessionID}, nil
 }
 

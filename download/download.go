@@ -42,6 +42,7 @@ type Server struct {
 	log    *slog.Logger
 	served atomic.Int64
 	sizes  sync.Map // package id -> int64
+	stats  stats
 }
 
 // New returns an endpoint mounted at path (DefaultPath when "") signing
@@ -84,22 +85,26 @@ func (s *Server) URL(base, jobID, pkgID string) string {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
+		s.stats.http[outMethod].Add(1)
 		http.Error(w, "download: GET or HEAD", http.StatusMethodNotAllowed)
 		return
 	}
 	jobID, pkgID, ok := s.resolve(r.URL.Path)
 	if !ok {
 		s.log.Warn("download: unsigned path", "remote", r.RemoteAddr, "path", r.URL.Path)
+		s.stats.http[outNotFound].Add(1)
 		http.NotFound(w, r) // no hint whether the package exists
 		return
 	}
 	p, err := s.pkgs.Package(r.Context(), pkgID)
 	if errors.Is(err, fleet.ErrNotFound) {
+		s.stats.http[outNotFound].Add(1)
 		http.NotFound(w, r)
 		return
 	}
 	if err != nil {
 		s.log.Error("download: package", "package", pkgID, "err", err)
+		s.stats.http[outError].Add(1)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
@@ -110,6 +115,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cw := &countingWriter{ResponseWriter: w}
 	http.ServeContent(cw, r, "", p.Created, content)
 	s.served.Add(cw.n)
+	s.stats.servedHTTP(cw)
 	s.log.Debug("download: served", "job", jobID, "package", pkgID, "range", r.Header.Get("Range"), "bytes", cw.n)
 }
 
@@ -134,17 +140,21 @@ func (s *Server) resolve(path string) (jobID, pkgID string, ok bool) {
 func (s *Server) ReadFileAt(ctx context.Context, path string, p []byte, off int64) (int, int64, error) {
 	_, pkgID, ok := s.resolve(path)
 	if !ok {
+		s.stats.coap[outNotFound].Add(1)
 		return 0, 0, fmt.Errorf("download: %s: %w", path, fleet.ErrNotFound)
 	}
 	size, err := s.size(ctx, pkgID)
 	if err != nil {
+		s.stats.refusedCoAP(err)
 		return 0, 0, err
 	}
 	if off >= size {
+		s.stats.readCoAP(0, size > 0, nil)
 		return 0, size, io.EOF
 	}
 	n, err := s.pkgs.ReadPackageAt(ctx, pkgID, p, off)
 	s.served.Add(int64(n))
+	s.stats.readCoAP(n, false, err)
 	return n, size, err
 }
 
@@ -174,7 +184,8 @@ func (r readerAt) ReadAt(p []byte, off int64) (int, error) {
 
 type countingWriter struct {
 	http.ResponseWriter
-	n int64
+	n    int64
+	code int // the status written, 0 before (200 then)
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {

@@ -112,6 +112,7 @@ func (s *Server) exchange(ctx context.Context, endpoint, op string, path node.Pa
 	s.inFlight.Store(key, struct{}{})
 	resp, err := cc.Do(req)
 	s.inFlight.Delete(key)
+	s.stats.sent(resp, err)
 	if err != nil {
 		return nil, fmt.Errorf("lwm2m: %s %s on %s: %w", op, path, endpoint, err)
 	}

@@ -88,6 +88,7 @@ func (s *Server) Observe(ctx context.Context, endpoint string, path node.Path, a
 		opts = append(opts, message.Option{ID: message.Accept, Value: encodeUint(uint32(accept))})
 	}
 	o, err := cc.Observe(rctx, root+key, notify, opts...)
+	s.stats.observed(err)
 	if err != nil {
 		return fmt.Errorf("lwm2m: observe %s on %s: %w", key, endpoint, err)
 	}

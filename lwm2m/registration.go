@@ -132,6 +132,7 @@ func (s *Server) register(w *responseWriter, r *pool.Message, body []byte) {
 	}
 	s.reply(w, codes.Created, "", message.Option{ID: message.LocationPath, Value: []byte("rd")},
 		message.Option{ID: message.LocationPath, Value: []byte(reg.ID)})
+	s.stats.registers.Add(1)
 	s.log.Info("registered", "endpoint", p.endpoint, "id", reg.ID, "addr", reg.Address, "lifetime", reg.Lifetime, "queue", reg.Queue, "secure", reg.Secure)
 	afterResponse(r, func() { s.emit(c, Event{Kind: EventRegistered}) })
 }
@@ -333,6 +334,7 @@ func (s *Server) update(w *responseWriter, r *pool.Message, id string, body []by
 	}
 	s.mu.Unlock()
 	s.reply(w, codes.Changed, "")
+	s.stats.updates.Add(1)
 	afterResponse(r, func() { s.emit(c, Event{Kind: EventUpdated}) })
 }
 
@@ -350,6 +352,7 @@ func (s *Server) deregister(w *responseWriter, r *pool.Message, id string) {
 		return
 	}
 	s.reply(w, codes.Deleted, "")
+	s.stats.deregistrations.Add(1)
 	s.log.Info("deregistered", "endpoint", c.endpoint, "id", id)
 	afterResponse(r, func() { s.drop(c, id, EventDeregistered) })
 }
@@ -409,9 +412,11 @@ func (s *Server) reaper() {
 			cancel()
 			if err != nil && !errors.Is(err, fleet.ErrNotFound) {
 				s.log.Error("expiry: store", "endpoint", e.c.endpoint, "err", err)
+				s.stats.errors.Add(1)
 				continue
 			}
 			s.log.Info("registration expired", "endpoint", e.c.endpoint, "id", e.id)
+			s.stats.expirations.Add(1)
 			s.drop(e.c, e.id, EventExpired)
 		}
 	}
@@ -501,6 +506,7 @@ func (s *Server) unsolicited(m *pool.Message, cc *udpClient.Conn) bool {
 		}
 	}
 	s.log.Debug("coap: unsolicited message rejected", "addr", cc.RemoteAddr().String(), "type", m.Type(), "code", m.Code(), "mid", m.MessageID(), "token", m.Token().String())
+	s.stats.unsolicited.Add(1)
 	if m.Type() == message.Confirmable || m.Type() == message.NonConfirmable {
 		rst := cc.AcquireMessage(cc.Context())
 		defer cc.ReleaseMessage(rst)

@@ -67,6 +67,7 @@ type Server struct {
 	// inFlight holds the tokens (Token.Hash) of requests sent and not yet
 	// answered, so that an answer to nothing is told apart.
 	inFlight sync.Map
+	stats    stats
 }
 
 // New checks cfg and returns a server that is not yet listening. Zero
@@ -225,6 +226,7 @@ func (s *Server) psk(identity []byte) ([]byte, error) {
 	d, err := s.cfg.Store.DeviceByPSKIdentity(ctx, string(identity))
 	if err != nil || d.LwM2M == nil || d.LwM2M.PSKKey.Empty() {
 		s.log.Warn("dtls: unknown psk identity", "identity", string(identity))
+		s.stats.unknownPSK.Add(1)
 		return nil, fmt.Errorf("lwm2m: unknown psk identity %q", identity)
 	}
 	return []byte(d.LwM2M.PSKKey.Reveal()), nil
@@ -308,6 +310,7 @@ func (s *Server) handle(w *responseWriter, r *pool.Message) {
 
 // reply answers with a code and a diagnostic payload (RFC 7252 §5.5.2).
 func (s *Server) reply(w *responseWriter, code codes.Code, diag string, opts ...message.Option) {
+	s.stats.replied(code)
 	var err error
 	if diag == "" {
 		err = w.SetResponse(code, message.TextPlain, nil, opts...)

@@ -21,6 +21,7 @@ import (
 	"github.com/fumo-gw/fumo-gw/dm"
 	"github.com/fumo-gw/fumo-gw/gateway"
 	"github.com/fumo-gw/fumo-gw/lwm2m"
+	"github.com/fumo-gw/fumo-gw/metrics"
 )
 
 // setting is one serve setting: a flag, an environment variable
@@ -197,7 +198,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	if err != nil {
 		return err
 	}
-	a, err := api.New(api.Config{Gateway: g, Token: token, MaxPackage: maxPackage, Metrics: metricsHandler(g), Logger: log})
+	a, err := api.New(api.Config{Gateway: g, Token: token, MaxPackage: maxPackage, Metrics: metrics.Handler(g), Logger: log})
 	if err != nil {
 		g.Close()
 		return err
@@ -267,6 +268,3 @@ func secretFile(path string, n int) (secret string, created bool, err error) {
 	}
 	return secret, true, nil
 }
-
-// metricsHandler is replaced once the metrics package is wired.
-var metricsHandler = func(*gateway.Gateway) http.Handler { return nil }

@@ -7,6 +7,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -178,6 +180,19 @@ func TestServeProcess(t *testing.T) {
 	}
 	if out := cli(t, apiURL, token, "device", "show", "lw-2"); !strings.Contains(out, `firmware "2.0"`) {
 		t.Fatalf("device show: %s", out)
+	}
+
+	// Metrics, without the token.
+	resp, err := http.Get(apiURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`fumo_jobs{state="succeeded"} 6`, "fumo_lwm2m_registrations 3", `fumo_download_bytes_total{protocol="http"}`} {
+		if !strings.Contains(string(mb), want) {
+			t.Fatalf("metrics lack %q:\n%s", want, mb)
+		}
 	}
 
 	// SIGTERM: a clean exit, and a store that opens, checks and holds the
