@@ -376,6 +376,10 @@ func (b *Bridge) giveUp(ctx context.Context, j fleet.Job, to fleet.JobState, rea
 // firmware version of a device whose job succeeded, and wakes the runner
 // when a job ends or goes back to queued.
 func (b *Bridge) onReport(ctx context.Context, r Report) {
+	// The report's transition is stored: what follows must not depend on
+	// the deadline of the driver's step that made it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	ev := Event{Kind: EventJob, Report: r}
 	if r.JobID == "" {
 		ev.Kind = EventDevice
@@ -384,6 +388,8 @@ func (b *Bridge) onReport(ctx context.Context, r Report) {
 		if r.Job == fleet.JobSucceeded {
 			b.recordVersion(ctx, j)
 		}
+	} else {
+		b.log.Warn("bridge: report of an unreadable job", "job", r.JobID, "err", err)
 	}
 	b.hub.publish(ev)
 	if r.Job.Terminal() || r.Job == fleet.JobQueued {
