@@ -3,7 +3,9 @@
 // messages, XML or WBXML), posts the client messages in order to a DM
 // server, and compares each answer with the recorded one after
 // normalising what legitimately differs between runs (the gateway's
-// address, RespURI session tokens).
+// address, RespURI session tokens, the nonces the server issues). The
+// first difference comes back as a *Mismatch with a short line diff.
+// What a scenario needs set up first is package replay/scenario's.
 package replay
 
 import (
@@ -28,11 +30,25 @@ type Message struct {
 	Body       []byte
 }
 
+// Seq is the message's number as written in its file name ("002").
+func (m Message) Seq() string {
+	seq, _, _ := strings.Cut(m.Name, "-")
+	return seq
+}
+
+// Dir is "c2s" for a client message, "s2c" for a server one.
+func (m Message) Dir() string {
+	if m.FromClient {
+		return "c2s"
+	}
+	return "s2c"
+}
+
 // Load reads a scenario folder in file-name order.
 func Load(dir string) ([]Message, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("replay: %w", err)
 	}
 	var names []string
 	for _, e := range entries {
@@ -49,7 +65,7 @@ func Load(dir string) ([]Message, error) {
 	for _, n := range names {
 		b, err := os.ReadFile(filepath.Join(dir, n))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("replay: %w", err)
 		}
 		msgs = append(msgs, Message{Name: n, FromClient: strings.Contains(n, "-c2s."), Body: b})
 	}
@@ -82,10 +98,14 @@ func Save(dir string, bodies [][]byte, fromClient []bool) error {
 var (
 	hostPort = regexp.MustCompile(`https?://(127\.0\.0\.1|localhost|\[::1\]):[0-9]+`)
 	token    = regexp.MustCompile(`/s/[0-9a-f]{8,}`)
+	// nextNonce is a nonce the server issues in a Chal; the client's
+	// later credentials show whether the server took the recorded ones.
+	nextNonce = regexp.MustCompile(`(<NextNonce[^>]*>)[^<]*(</NextNonce>)`)
 )
 
 // Canonical is a message as indented-free XML with the run-specific parts
-// normalised: the comparison form.
+// normalised: the comparison form. A loopback gateway address becomes
+// http://gateway, a RespURI session token /s/TOKEN, a NextNonce NONCE.
 func Canonical(body []byte) (string, error) {
 	m, _, err := syncml.Decode(body)
 	if err != nil {
@@ -96,38 +116,47 @@ func Canonical(body []byte) (string, error) {
 		return "", err
 	}
 	s := hostPort.ReplaceAllString(string(x), "http://gateway")
-	return token.ReplaceAllString(s, "/s/TOKEN"), nil
+	s = token.ReplaceAllString(s, "/s/TOKEN")
+	return nextNonce.ReplaceAllString(s, "${1}NONCE${2}"), nil
 }
 
 // Mismatch is the first difference between a recorded answer and the live
-// one.
+// one, in canonical form.
 type Mismatch struct {
-	File      string
+	File      string // the recorded message's file name
+	Seq       string // its number ("002")
 	Want, Got string
 }
 
 func (m *Mismatch) Error() string {
-	i := 0
-	for i < len(m.Want) && i < len(m.Got) && m.Want[i] == m.Got[i] {
-		i++
-	}
-	from := max(0, i-60)
-	return fmt.Sprintf("replay: %s differs at byte %d:\n want …%s\n got  …%s", m.File, i, clip(m.Want[from:]), clip(m.Got[from:]))
+	return fmt.Sprintf("replay: %s differs (- recorded, + live):\n%s", m.File, Diff(m.Want, m.Got))
 }
 
-func clip(s string) string {
-	if len(s) > 160 {
-		return s[:160]
-	}
-	return s
+// Options shape a replay.
+type Options struct {
+	HTTP *http.Client // default http.DefaultClient
+	// Progress, when set, sees each message once it is done with: "sent"
+	// for a client message, "matches" for a server one.
+	Progress func(m Message, outcome string)
 }
 
-// Run posts the client messages to url (the DM endpoint) in order, each
-// later message of a session to the RespURI the server gave, and compares
-// every server answer with the recorded one that follows it.
+// Run is Replay with the client c.
 func Run(ctx context.Context, c *http.Client, url string, msgs []Message) error {
+	return Replay(ctx, url, msgs, Options{HTTP: c})
+}
+
+// Replay posts the client messages to url (the DM endpoint) in order,
+// each later message of a session to the RespURI the server gave, and
+// compares every server answer with the recorded one that follows it. The
+// first difference is a *Mismatch.
+func Replay(ctx context.Context, url string, msgs []Message, o Options) error {
+	c := o.HTTP
 	if c == nil {
 		c = http.DefaultClient
+	}
+	progress := o.Progress
+	if progress == nil {
+		progress = func(Message, string) {}
 	}
 	respURI, session := "", ""
 	var answer []byte
@@ -145,9 +174,10 @@ func Run(ctx context.Context, c *http.Client, url string, msgs []Message) error 
 				return fmt.Errorf("replay: answer for %s: %w", m.Name, err)
 			}
 			if want != got {
-				return &Mismatch{File: m.Name, Want: want, Got: got}
+				return &Mismatch{File: m.Name, Seq: m.Seq(), Want: want, Got: got}
 			}
 			answer = nil
+			progress(m, "matches")
 			continue
 		}
 		msg, enc, err := syncml.Decode(m.Body)
@@ -160,7 +190,7 @@ func Run(ctx context.Context, c *http.Client, url string, msgs []Message) error 
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(m.Body))
 		if err != nil {
-			return err
+			return fmt.Errorf("replay: %s: %w", m.Name, err)
 		}
 		req.Header.Set("Content-Type", enc.ContentType())
 		resp, err := c.Do(req)
@@ -170,7 +200,7 @@ func Run(ctx context.Context, c *http.Client, url string, msgs []Message) error 
 		answer, err = io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if err != nil {
-			return err
+			return fmt.Errorf("replay: %s: %w", m.Name, err)
 		}
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("replay: %s: HTTP %s: %s", m.Name, resp.Status, bytes.TrimSpace(answer))
@@ -179,6 +209,7 @@ func Run(ctx context.Context, c *http.Client, url string, msgs []Message) error 
 		if a, _, err := syncml.Decode(answer); err == nil {
 			respURI = a.Header.RespURI
 		}
+		progress(m, "sent")
 	}
 	return nil
 }

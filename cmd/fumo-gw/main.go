@@ -4,6 +4,8 @@
 //	fumo-gw serve                run the gateway (see fumo-gw serve -h)
 //	fumo-gw demo                 a gateway, simulated devices and one campaign
 //	fumo-gw package|device|job|campaign ...   the operator API's client
+//	fumo-gw replay DIR           replay a recorded SyncML session
+//	fumo-gw sim dm|lwm2m ...     simulated devices against a gateway
 //	fumo-gw syncml decode FILE   print a SyncML DM message (XML or WBXML) as XML
 //	fumo-gw syncml encode FILE   write a SyncML DM message (XML or WBXML) as WBXML
 package main
@@ -33,6 +35,9 @@ commands:
   device add|list|show manage devices
   job create|show|cancel
   campaign create|start|pause|resume|cancel|show|watch
+  replay DIR [-target URL]   replay a recorded SyncML session folder against an in-process gateway set up from
+                       DIR/setup.json (or a running one) and show the first difference
+  sim dm|lwm2m -gateway ADDR [-count N] [-for D] [-print-devices]   simulated devices against any gateway (sim -h)
   syncml decode FILE   print a SyncML DM message (XML or WBXML, detected) as XML
   syncml encode FILE   write a SyncML DM message (XML or WBXML, detected) as WBXML
 FILE "-" reads standard input. "fumo-gw package" (etc.) without a verb lists the client commands and their flags.
@@ -51,6 +56,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runDemo(ctx, args[1:], stdout, stderr)
 	case "package", "device", "job", "campaign":
 		return runClient(ctx, args[0], args[1:], stdin, stdout, stderr)
+	case "replay":
+		return runReplayContext(ctx, args[1:], stdout, stderr)
+	case "sim":
+		return runSimContext(ctx, args[1:], stdout, stderr)
 	case "syncml":
 		return runSyncML(args[1:], stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
