@@ -261,9 +261,13 @@ func TestJobsCampaignsEvents(t *testing.T) {
 		h.ok(http.StatusOK, http.MethodGet, "/api/v1/jobs/j1", nil, &j)
 		return j.State == fleet.JobSucceeded
 	})
+	// The bridge records the new version just after the job's success.
 	var one api.DeviceView
-	h.ok(http.StatusOK, http.MethodGet, "/api/v1/devices/lw-3", nil, &one)
-	if one.FirmwareVersion != "2.0" || one.CurrentJob != nil {
+	eventually(t, "lw-3 on 2.0", func() bool {
+		h.ok(http.StatusOK, http.MethodGet, "/api/v1/devices/lw-3", nil, &one)
+		return one.FirmwareVersion == "2.0"
+	})
+	if one.CurrentJob != nil {
 		t.Fatalf("after the job: %+v", one)
 	}
 	h.apiError(http.StatusNotFound, api.CodeNotFound, http.MethodGet, "/api/v1/jobs/nope", nil)
