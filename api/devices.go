@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/hex"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -132,14 +131,12 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, badRequest("protocol %q, want dm or lwm2m", f.Protocol))
 		return
 	}
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 || n > 1000 {
-			a.fail(w, r, badRequest("limit %q: 1..1000", s))
-			return
-		}
-		f.Limit = n
+	limit, err := pageLimit(q.Get("limit"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
 	}
+	f.Limit = limit
 	fw := q.Get("firmware_version")
 	out := []DeviceView{}
 	for len(out) < f.Limit {

@@ -62,20 +62,30 @@ func (a *API) listJobs(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, badRequest("state %q is not a job state", f.State))
 		return
 	}
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 || n > 1000 {
-			a.fail(w, r, badRequest("limit %q: 1..1000", s))
-			return
-		}
-		f.Limit = n
+	limit, err := pageLimit(q.Get("limit"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
 	}
+	f.Limit = limit
 	js, err := a.g.Store.Jobs(r.Context(), f)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"jobs": nonNil(js)})
+}
+
+// pageLimit reads a list's limit: 1..1000, default 100.
+func pageLimit(s string) (int, error) {
+	if s == "" {
+		return 100, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 || n > 1000 {
+		return 0, badRequest("limit %q: 1..1000", s)
+	}
+	return n, nil
 }
 
 // contextWithTimeout bounds a wait for a device within the request's

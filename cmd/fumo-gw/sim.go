@@ -20,7 +20,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fumo-gw/fumo-gw/api"
 	"github.com/fumo-gw/fumo-gw/dm/syncml"
+	"github.com/fumo-gw/fumo-gw/fleet"
 	"github.com/fumo-gw/fumo-gw/sim"
 )
 
@@ -304,42 +306,22 @@ func (c *simConfig) name(i int) string { return fmt.Sprintf("%s%d", c.prefix, c.
 // fails reports whether device i (from 0) fails its updates.
 func (c *simConfig) fails(i int) bool { return i < c.fail }
 
-// simDevice is one device in --print-devices: fleet.Device's fields with
-// the secrets in clear, the shape of a device request to the operator
-// API.
-type simDevice struct {
-	ID              string        `json:"id"`
-	Protocol        string        `json:"protocol"`
-	Model           string        `json:"model"`
-	FirmwareVersion string        `json:"firmware_version"`
-	DM              *simDMInfo    `json:"dm,omitempty"`
-	LwM2M           *simLwM2MInfo `json:"lwm2m,omitempty"`
-}
-
-type simDMInfo struct {
-	DeviceID       string `json:"device_id"`
-	Auth           string `json:"auth"`
-	Username       string `json:"username"`
-	Password       string `json:"password"`
-	ServerID       string `json:"server_id"`
-	ServerPassword string `json:"server_password"`
-	FUMORoot       string `json:"fumo_root"`
-}
-
-type simLwM2MInfo struct {
-	Endpoint    string `json:"endpoint"`
-	PSKIdentity string `json:"psk_identity,omitempty"`
-	PSKKeyHex   string `json:"psk_key_hex,omitempty"`
-}
+// A device in --print-devices is the operator API's device request, with
+// the secrets in clear: each entry can go to "fumo-gw device add -f -".
+type (
+	simDevice    = api.DeviceRequest
+	simDMInfo    = api.DMSettings
+	simLwM2MInfo = api.LwM2MSettings
+)
 
 // devices describes the simulated devices.
 func (c *simConfig) devices() []simDevice {
 	out := make([]simDevice, c.count)
 	for i := range out {
 		n := c.name(i)
-		d := simDevice{ID: n, Protocol: c.proto, Model: c.model, FirmwareVersion: c.firmware}
+		d := simDevice{ID: n, Protocol: fleet.Protocol(c.proto), Model: c.model, FirmwareVersion: c.firmware}
 		if c.proto == "dm" {
-			d.DM = &simDMInfo{DeviceID: n, Auth: c.auth, Username: n, Password: c.passwordPre + n,
+			d.DM = &simDMInfo{DeviceID: n, Auth: fleet.DMAuth(c.auth), Username: n, Password: c.passwordPre + n,
 				ServerID: c.serverID, ServerPassword: c.serverPass, FUMORoot: c.fumoRoot}
 		} else {
 			d.LwM2M = &simLwM2MInfo{Endpoint: n}
