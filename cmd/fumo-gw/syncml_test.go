@@ -22,7 +22,7 @@ func runCLI(stdin []byte, args ...string) (code int, stdout, stderr string) {
 // TestSyncMLDecode: every recorded message decodes to readable XML that is
 // the same message.
 func TestSyncMLDecode(t *testing.T) {
-	files, _ := filepath.Glob(session + "*")
+	files, _ := filepath.Glob(session + "*-*")
 	if len(files) != 3 {
 		t.Fatalf("found %d recorded messages, want 3", len(files))
 	}
