@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -300,6 +301,23 @@ func crashChild(t *testing.T, dir string) {
 		}
 	}
 	fmt.Println("READY")
+	if prof := os.Getenv("FUMO_CHILD_HEAPPROF"); prof != "" {
+		go func() {
+			var best uint64
+			for i := 0; ; i++ {
+				time.Sleep(2 * time.Second)
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				if ms.HeapInuse > best {
+					best = ms.HeapInuse
+					f, _ := os.Create(prof)
+					_ = pprof.Lookup("heap").WriteTo(f, 0)
+					f.Close()
+					fmt.Fprintf(os.Stderr, "HEAP %d inuse=%d sys=%d goroutines=%d\n", i, ms.HeapInuse>>20, ms.Sys>>20, runtime.NumGoroutine())
+				}
+			}
+		}()
+	}
 	done := false
 	for {
 		c, err := gw.Store.Campaign(ctx, "c1")

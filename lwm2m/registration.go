@@ -474,6 +474,13 @@ func (s *Server) processReceived(req *pool.Message, cc *udpClient.Conn, handler 
 		cc.ReleaseMessage(req)
 		return
 	}
+	if path, ok := s.fileRequest(req); ok {
+		cc.ProcessReceivedMessageWithHandler(req, func(w *responseWriter, r *pool.Message) {
+			s.serveFile(w, r, path)
+			idempotentReply(cc, w, r)
+		})
+		return
+	}
 	var after []func()
 	req.SetContext(context.WithValue(req.Context(), afterKey{}, &after))
 	cc.ProcessReceivedMessageWithHandler(req, handler)

@@ -279,10 +279,6 @@ func (s *Server) handle(w *responseWriter, r *pool.Message) {
 	if err != nil {
 		path = ""
 	}
-	if r.Code() == codes.GET && s.cfg.Files != nil && (path == s.cfg.FilesPath || len(path) > len(s.cfg.FilesPath) && path[:len(s.cfg.FilesPath)+1] == s.cfg.FilesPath+"/") {
-		s.serveFile(w, r, path)
-		return
-	}
 	body, echo, done := s.blocks.assemble(s, w, r, path)
 	if done {
 		return
