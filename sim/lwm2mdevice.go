@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,6 +55,10 @@ type LwM2MDevice struct {
 	Firmware *LwM2MFirmware
 	Model    string // /3/0/1 (default "SIM-L1")
 	Logger   *slog.Logger
+	// LocalIP is the source address of the device's sockets (default the
+	// system's choice): a load run spreads its devices over loopback
+	// addresses, as a fleet comes from many.
+	LocalIP net.IP
 
 	mu        sync.Mutex
 	conn      *udpClient.Conn
@@ -257,6 +262,9 @@ func (d *LwM2MDevice) dial(addr string, secure bool, extra ...udp.Option) (*udpC
 		options.WithBlockwise(false, blockwise.SZX1024, time.Minute),
 		options.WithErrors(func(error) {}),
 	}, extra...)
+	if d.LocalIP != nil {
+		opts = append(opts, options.WithDialer(&net.Dialer{LocalAddr: &net.UDPAddr{IP: d.LocalIP}}))
+	}
 	if !secure {
 		return udp.Dial(addr, opts...)
 	}
