@@ -129,30 +129,19 @@ func (s *Store) TransitionJob(ctx context.Context, t Transition) (fleet.Job, err
 }
 
 // TransitionJobGrouped is TransitionJob sharing one commit (and fsync)
-// with the transitions other goroutines make at the same moment. It
-// returns after that commit. A refused transition does not hold back the
-// others: its error is returned to its caller only.
+// with the writes other goroutines make at the same moment (group commit,
+// no waiting for company: see groupCommit). It returns after that commit.
+// A refused transition does not hold back the others: its transaction is
+// rolled back, its error returned to its caller only, and the others
+// committed without it.
 func (s *Store) TransitionJobGrouped(ctx context.Context, t Transition) (fleet.Job, error) {
-	if err := ctx.Err(); err != nil {
-		return fleet.Job{}, err
-	}
 	var j fleet.Job
-	var refused error
-	s.counts.writes.Add(1)
-	err := s.db.Batch(func(tx *bolt.Tx) error {
-		// Batch may run this more than once: start clean every time.
-		j, refused = fleet.Job{}, nil
-		var err error
+	err := s.grouped(ctx, func(tx *bolt.Tx) (err error) {
+		// The function may run more than once: start clean every time.
 		j, err = s.transition(tx, t)
-		if err != nil {
-			refused = err
-		}
-		return nil
+		return err
 	})
-	if err != nil {
-		return j, err
-	}
-	return j, refused
+	return j, err
 }
 
 // JobFilter selects jobs; set at most one of State, DeviceID, CampaignID

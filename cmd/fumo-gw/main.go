@@ -8,6 +8,7 @@
 //	fumo-gw sim dm|lwm2m ...     simulated devices against a gateway
 //	fumo-gw syncml decode FILE   print a SyncML DM message (XML or WBXML) as XML
 //	fumo-gw syncml encode FILE   write a SyncML DM message (XML or WBXML) as WBXML
+//	fumo-gw bench [scenario ...] the load tool (see fumo-gw bench -h)
 package main
 
 import (
@@ -40,6 +41,8 @@ commands:
   sim dm|lwm2m -gateway ADDR [-count N] [-for D] [-print-devices]   simulated devices against any gateway (sim -h)
   syncml decode FILE   print a SyncML DM message (XML or WBXML, detected) as XML
   syncml encode FILE   write a SyncML DM message (XML or WBXML, detected) as WBXML
+  bench [scenario ...] measure the gateway beside bare baselines: registrations, Block2 serving, DM sessions,
+                       store commits, a campaign and an idle fleet (bench -h)
 FILE "-" reads standard input. "fumo-gw package" (etc.) without a verb lists the client commands and their flags.
 `
 
@@ -62,6 +65,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runSimContext(ctx, args[1:], stdout, stderr)
 	case "syncml":
 		return runSyncML(args[1:], stdin, stdout, stderr)
+	case "bench":
+		return runBench(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
