@@ -126,7 +126,9 @@ func provision(ctx context.Context, c *client.Client, t Target, o FleetOptions, 
 		id := f.ids[i]
 		r := api.DeviceRequest{ID: id, Model: "bench", FirmwareVersion: "1.0"}
 		if i < o.DM {
-			r.Protocol, r.DM = fleet.ProtocolDM, &api.DMSettings{DeviceID: "IMEI:" + id, Auth: fleet.DMAuthMD5, Username: id, Password: "pw-" + id}
+			// Server credentials: the gateway signs Package 0 with them.
+			r.Protocol, r.DM = fleet.ProtocolDM, &api.DMSettings{DeviceID: "IMEI:" + id, Auth: fleet.DMAuthMD5, Username: id, Password: "pw-" + id,
+				ServerID: "fumo-gw", ServerPassword: "srv-" + id}
 		} else {
 			r.Protocol, r.LwM2M = fleet.ProtocolLwM2M, &api.LwM2MSettings{Endpoint: "urn:bench:" + id}
 		}
@@ -153,7 +155,7 @@ func provision(ctx context.Context, c *client.Client, t Target, o FleetOptions, 
 	for i := range o.DM {
 		id := f.ids[i]
 		dms[i] = &sim.DMDevice{ServerURL: t.DM, DevID: "IMEI:" + id, Username: id, Password: "pw-" + id, Auth: "md5",
-			Encoding: syncml.EncodingWBXML, HTTP: clientFor(i)}
+			ServerID: "fumo-gw", ServerPassword: "srv-" + id, Encoding: syncml.EncodingWBXML, HTTP: clientFor(i)}
 		dms[i].SetNode("./DevDetail/FwV", []byte("1.0"))
 		f.fumos[i] = &sim.FUMO{ExpectSHA256: digest, HTTP: dms[i].HTTP}
 		dms[i].EnableFUMO(f.fumos[i])
@@ -222,14 +224,14 @@ func Campaign(ctx context.Context, t Target, o FleetOptions) (Result, error) {
 	rssBefore := rss(t.PID, "VmRSS")
 
 	start := time.Now()
-	p, err := c.CreateCampaign(ctx, bridge.CampaignRequest{ID: o.Prefix + "-campaign", PackageID: pkgID, Devices: f.ids, MaxInFlight: o.InFlight})
+	p, err := c.CreateCampaign(ctx, bridge.CampaignRequest{ID: o.Prefix + "-campaign", PackageID: pkgID, Devices: interleave(f.ids, o.DM), MaxInFlight: o.InFlight})
 	if err == nil {
 		p, err = c.CampaignAction(ctx, p.Campaign.ID, "start")
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("campaign: %w", err)
 	}
-	last := time.Now()
+	last, moved, finished := time.Now(), time.Now(), 0
 	for p.Campaign.State != fleet.CampaignDone && p.Campaign.State != fleet.CampaignCancelled {
 		select {
 		case <-ctx.Done():
@@ -238,6 +240,11 @@ func Campaign(ctx context.Context, t Target, o FleetOptions) (Result, error) {
 		}
 		if p, err = c.Campaign(ctx, p.Campaign.ID); err != nil {
 			return Result{}, err
+		}
+		if p.Finished() != finished {
+			finished, moved = p.Finished(), time.Now()
+		} else if time.Since(moved) > 3*time.Minute {
+			return Result{}, fmt.Errorf("campaign: stalled at %d of %d jobs finished (%v)", p.Finished(), p.Devices, p.Jobs)
 		}
 		if time.Since(last) > 10*time.Second {
 			o.Progress("campaign: %d of %d jobs finished, %d in flight, gateway RSS %d MiB", p.Finished(), p.Devices, p.InFlight(), rss(t.PID, "VmRSS")>>20)
@@ -275,6 +282,22 @@ func Campaign(ctx context.Context, t Target, o FleetOptions) (Result, error) {
 		return r, fmt.Errorf("campaign: %d of %d devices show the new image", installed, n)
 	}
 	return r, nil
+}
+
+// interleave orders ids (the first dm of them DM devices) DM, LwM2M, DM,
+// ... so that the campaign's jobs in flight are of both kinds.
+func interleave(ids []string, dm int) []string {
+	out := make([]string, 0, len(ids))
+	d, l := ids[:dm], ids[dm:]
+	for len(d) > 0 || len(l) > 0 {
+		if len(d) > 0 {
+			out, d = append(out, d[0]), d[1:]
+		}
+		if len(l) > 0 {
+			out, l = append(out, l[0]), l[1:]
+		}
+	}
+	return out
 }
 
 // Idle registers a fleet and leaves it idle: LwM2M devices registered
