@@ -49,7 +49,7 @@ func TestCrashChild(t *testing.T) {
 		next := crashCycle[(indexOf(j.State)+1)%(len(crashCycle)-1)]
 		tr := Transition{JobID: id, From: j.State, To: next, Mutate: func(j *fleet.Job) error { j.Attempts++; return nil }}
 		if grouped {
-			j, err = s.TransitionJobGrouped(ctx, tr)
+			j, err = s.TransitionJob(ctx, tr)
 		} else {
 			j, err = s.TransitionJob(ctx, tr)
 		}

@@ -23,8 +23,11 @@
 //
 // Durability: every write returns only after its transaction is committed
 // and fsynced, so a caller may act on a write as soon as it returns; indexes
-// change in the same transaction as their record. TransitionJobGrouped lets
-// many concurrent transitions share one commit (bbolt's Batch). A package
+// change in the same transaction as their record. Every write goes through
+// one group committer: the writes of concurrent callers share a commit and
+// its fsync, and a caller alone waits for nobody. A write's function (and a
+// callback passed to UpdateDevice or UpdateCampaign) may therefore run more
+// than once, in a fresh transaction each time. A package
 // upload is written in bounded transactions to pkg_staging and blobs, and
 // becomes visible in packages only in a final transaction after its size and
 // SHA-256 are verified; Open removes what a crash left in staging.

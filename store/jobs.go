@@ -128,22 +128,6 @@ func (s *Store) TransitionJob(ctx context.Context, t Transition) (fleet.Job, err
 	return j, err
 }
 
-// TransitionJobGrouped is TransitionJob sharing one commit (and fsync)
-// with the writes other goroutines make at the same moment (group commit,
-// no waiting for company: see groupCommit). It returns after that commit.
-// A refused transition does not hold back the others: its transaction is
-// rolled back, its error returned to its caller only, and the others
-// committed without it.
-func (s *Store) TransitionJobGrouped(ctx context.Context, t Transition) (fleet.Job, error) {
-	var j fleet.Job
-	err := s.grouped(ctx, func(tx *bolt.Tx) (err error) {
-		// The function may run more than once: start clean every time.
-		j, err = s.transition(tx, t)
-		return err
-	})
-	return j, err
-}
-
 // JobFilter selects jobs; set at most one of State, DeviceID, CampaignID
 // (the index used), or none for all. After and Limit page by id.
 type JobFilter struct {

@@ -227,15 +227,7 @@ func dumpBucket(w io.Writer, prefix string, b *bolt.Bucket) error {
 }
 
 func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.counts.writes.Add(1)
-	err := s.db.Update(fn)
-	if err == nil {
-		s.counts.commits.Add(1)
-	}
-	return err
+	return s.grouped(ctx, fn)
 }
 
 func (s *Store) view(ctx context.Context, fn func(*bolt.Tx) error) error {

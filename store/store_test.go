@@ -324,9 +324,9 @@ func TestJobs_TransitionsAndIndexes(t *testing.T) {
 	}
 }
 
-// TestTransitionJobGrouped_OneWinner: of many workers racing to advance the
+// TestTransitionJobConcurrent_OneWinner: of many workers racing to advance the
 // same job, exactly one wins; a refused one does not hold back the others.
-func TestTransitionJobGrouped_OneWinner(t *testing.T) {
+func TestTransitionJobConcurrent_OneWinner(t *testing.T) {
 	s, _ := openTest(t)
 	data := []byte("fw")
 	s.CreateDevice(ctx, dmDev("d1", "IMEI:1"))
@@ -336,12 +336,12 @@ func TestTransitionJobGrouped_OneWinner(t *testing.T) {
 	results := make(chan error, 21)
 	for i := 0; i < 20; i++ {
 		go func() {
-			_, err := s.TransitionJobGrouped(ctx, Transition{JobID: "j1", From: fleet.JobQueued, To: fleet.JobDelivering})
+			_, err := s.TransitionJob(ctx, Transition{JobID: "j1", From: fleet.JobQueued, To: fleet.JobDelivering})
 			results <- err
 		}()
 	}
 	go func() {
-		_, err := s.TransitionJobGrouped(ctx, Transition{JobID: "j2", From: fleet.JobQueued, To: fleet.JobWaitingDevice})
+		_, err := s.TransitionJob(ctx, Transition{JobID: "j2", From: fleet.JobQueued, To: fleet.JobWaitingDevice})
 		results <- err
 	}()
 	wins, stale := 0, 0
