@@ -265,16 +265,26 @@ func campaignJobID(c fleet.Campaign, i int) string { return c.ID + "." + strconv
 // otherwise creates (then starts) jobs for the next devices while fewer
 // than MaxInFlight are unfinished and the rate allows.
 func (b *Bridge) schedule(ctx context.Context, c fleet.Campaign, now time.Time) error {
-	jobs, err := b.st.Jobs(ctx, store.JobFilter{CampaignID: c.ID})
+	// From the indexes: no job is decoded, unless its id is not one the
+	// scheduler gives (campaignJobID).
+	states, err := b.st.CampaignJobStates(ctx, c.ID)
 	if err != nil {
 		return err
 	}
-	has := make(map[string]bool, len(jobs))
+	has := make(map[string]bool, len(states))
 	var p Progress
 	p.Jobs = map[fleet.JobState]int{}
-	for _, j := range jobs {
+	for id, st := range states {
+		p.Jobs[st]++
+		if i, err := strconv.Atoi(strings.TrimPrefix(id, c.ID+".")); err == nil && i >= 0 && i < len(c.Devices) && campaignJobID(c, i) == id {
+			has[c.Devices[i]] = true
+			continue
+		}
+		j, err := b.st.Job(ctx, id)
+		if err != nil {
+			return err
+		}
 		has[j.DeviceID] = true
-		p.Jobs[j.State]++
 	}
 	failed, finished := p.Jobs[fleet.JobFailed]-c.Baseline.Failed, p.Finished()-c.Baseline.Finished
 	if c.FailureThreshold > 0 {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -174,12 +175,47 @@ func (s *Store) Jobs(ctx context.Context, f JobFilter) ([]fleet.Job, error) {
 // CountJobs counts a campaign's jobs by state (all jobs when campaignID is
 // empty).
 func (s *Store) CountJobs(ctx context.Context, campaignID string) (map[fleet.JobState]int, error) {
+	if campaignID == "" {
+		return s.CountJobsByState(ctx)
+	}
 	counts := map[fleet.JobState]int{}
-	jobs, err := s.Jobs(ctx, JobFilter{CampaignID: campaignID})
-	for _, j := range jobs {
-		counts[j.State]++
+	states, err := s.CampaignJobStates(ctx, campaignID)
+	for _, st := range states {
+		counts[st]++
 	}
 	return counts, err
+}
+
+// CampaignJobStates returns the state of each of a campaign's jobs by job
+// id, from the indexes alone (no job is decoded): a campaign's scheduler
+// reads it every tick, and a campaign has as many jobs as devices.
+func (s *Store) CampaignJobStates(ctx context.Context, campaignID string) (map[string]fleet.JobState, error) {
+	states := map[string]fleet.JobState{}
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		for _, id := range indexIDs(tx.Bucket(bucketJobCampaign), campaignID, "", 0) {
+			states[id] = ""
+		}
+		if len(states) == 0 {
+			return nil
+		}
+		c := tx.Bucket(bucketJobState).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			i := bytes.IndexByte(k, 0)
+			if i < 0 {
+				return fmt.Errorf("store: job_state index key %q has no separator", k)
+			}
+			if _, ok := states[string(k[i+1:])]; ok {
+				states[string(k[i+1:])] = fleet.JobState(k[:i])
+			}
+		}
+		for id, st := range states {
+			if st == "" {
+				return fmt.Errorf("store: job %s is in the campaign index and in no state", id)
+			}
+		}
+		return nil
+	})
+	return states, err
 }
 
 // MoveJob is TransitionJob in the shape drivers declare (they do not

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"fmt"
 	"maps"
 	"strconv"
 	"testing"
@@ -42,12 +43,16 @@ func TestCountJobsByState(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		decoded, err := s.CountJobs(ctx, "")
+		decoded, err := s.Jobs(ctx, JobFilter{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !maps.Equal(got, want) || !maps.Equal(got, decoded) {
-			t.Errorf("%s: counts %v, want %v (decoded %v)", phase, got, want, decoded)
+		byDecoding := map[fleet.JobState]int{}
+		for _, j := range decoded {
+			byDecoding[j.State]++
+		}
+		if !maps.Equal(got, want) || !maps.Equal(got, byDecoding) {
+			t.Errorf("%s: counts %v, want %v (decoded %v)", phase, got, want, byDecoding)
 		}
 		s = reopen(t, s, path)
 	}
@@ -102,4 +107,50 @@ func BenchmarkCountJobsByState(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestCampaignJobStates: a campaign's job states from the indexes equal
+// what decoding its jobs gives, other campaigns' and free jobs left out,
+// across moves.
+func TestCampaignJobStates(t *testing.T) {
+	s, _ := openTest(t)
+	data := []byte("fw")
+	s.CreateDevice(ctx, dmDev("d1", "IMEI:1"))
+	s.PutPackage(ctx, pkgOf("p1", data), bytes.NewReader(data))
+	for _, id := range []string{"c1", "c2"} {
+		if _, err := s.CreateCampaign(ctx, fleet.Campaign{ID: id, PackageID: "p1", Operation: fleet.OpUpdate, Devices: []string{"d1"}, MaxInFlight: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, c := range []string{"c1", "c1", "c1", "c2", ""} {
+		if _, err := s.CreateJob(ctx, fleet.Job{ID: fmt.Sprintf("j%d", i), DeviceID: "d1", PackageID: "p1", CampaignID: c,
+			Operation: fleet.OpUpdate, Delivery: fleet.DeliveryPull}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.TransitionJob(ctx, Transition{JobID: "j1", From: fleet.JobQueued, To: fleet.JobCancelled}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		campaign string
+		want     map[string]fleet.JobState
+	}{
+		{"c1", map[string]fleet.JobState{"j0": fleet.JobQueued, "j1": fleet.JobCancelled, "j2": fleet.JobQueued}},
+		{"c2", map[string]fleet.JobState{"j3": fleet.JobQueued}},
+		{"none", map[string]fleet.JobState{}},
+	} {
+		got, err := s.CampaignJobStates(ctx, tc.campaign)
+		if err != nil || !maps.Equal(got, tc.want) {
+			t.Errorf("%s: %v %v, want %v", tc.campaign, got, err, tc.want)
+		}
+		counts, err := s.CountJobs(ctx, tc.campaign)
+		jobs, _ := s.Jobs(ctx, JobFilter{CampaignID: tc.campaign})
+		byDecoding := map[fleet.JobState]int{}
+		for _, j := range jobs {
+			byDecoding[j.State]++
+		}
+		if err != nil || !maps.Equal(counts, byDecoding) {
+			t.Errorf("%s: counts %v %v, decoded %v", tc.campaign, counts, err, byDecoding)
+		}
+	}
 }
