@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -53,11 +54,15 @@ func (a *API) addPackage(w http.ResponseWriter, r *http.Request) {
 	)
 	switch mt {
 	case "multipart/form-data":
+		if params["boundary"] == "" {
+			a.fail(w, r, badRequest("multipart upload without a boundary parameter"))
+			return
+		}
 		mr := multipart.NewReader(body, params["boundary"])
 		for {
 			part, err := mr.NextPart()
 			if err != nil {
-				a.fail(w, r, noEOF(err, "multipart upload without a \"file\" part"))
+				a.fail(w, r, malformedMultipart(err))
 				return
 			}
 			if part.FormName() == "file" {
@@ -66,7 +71,7 @@ func (a *API) addPackage(w http.ResponseWriter, r *http.Request) {
 			}
 			v, err := io.ReadAll(io.LimitReader(part, 1024))
 			if err != nil {
-				a.fail(w, r, err)
+				a.fail(w, r, malformedMultipart(err))
 				return
 			}
 			desc[part.FormName()] = string(v)
@@ -135,12 +140,18 @@ func (a *API) deletePackage(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// noEOF turns a premature end of a body into a bad request.
-func noEOF(err error, msg string) error {
-	if err == io.EOF || err == io.ErrUnexpectedEOF {
-		return badRequest("%s", msg)
+// malformedMultipart turns what mime/multipart reports on a broken form
+// (its own errors, EOF wrapped or not) into a bad request; a body over
+// the limit stays what it is (413).
+func malformedMultipart(err error) error {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return err
+	case errors.Is(err, io.EOF):
+		return badRequest("multipart upload without a \"file\" part")
 	}
-	return err
+	return badRequest("malformed multipart upload: %v", err)
 }
 
 // nonNil makes an empty list encode as [] rather than null.

@@ -554,7 +554,7 @@ func (s *Server) stepRecord(dev *fleet.Device, sess fleet.DMSession, out StepOut
 	if err != nil {
 		return fleet.DMStep{}, nil, err
 	}
-	sess.State = state
+	sess.State, sess.Authenticated = state, out.Session.Authenticated
 	st := fleet.DMStep{Session: sess, Sent: out.Sent, Requeue: out.Unanswered, Finished: failed}
 	var results []CommandResult
 	devDetail := map[string]string{}

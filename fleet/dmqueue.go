@@ -67,8 +67,13 @@ type DMSession struct {
 	// Token addresses the session in its RespURI.
 	Token string `json:"token"`
 	// State is the session engine's state (dm encodes it as JSON).
-	State   json.RawMessage `json:"state"`
-	Updated time.Time       `json:"updated"`
+	State json.RawMessage `json:"state"`
+	// Authenticated: the device proved who it is in this session. A
+	// session that has not (a package 1 refused 401/407, which anyone
+	// knowing the device id can send) does not end the device's
+	// authenticated session.
+	Authenticated bool      `json:"authenticated,omitempty"`
+	Updated       time.Time `json:"updated"`
 }
 
 // DMStep is what one answered DM message changes, committed at once

@@ -162,8 +162,12 @@ func (s *Store) CommitDMStep(ctx context.Context, st fleet.DMStep) error {
 		}
 		sessions, tokens := tx.Bucket(bucketDMSessions), tx.Bucket(bucketDMTokens)
 		key := indexKey(ss.DeviceID, ss.SessionID)
-		if sessions.Get(key) == nil {
-			// A device runs one session at a time: a new one ends the others.
+		if prev := sessions.Get(key); prev == nil || ss.Authenticated {
+			// A device runs one session at a time: a message of a session
+			// in which it authenticated ends the others. A new session in
+			// which it has not ends only the others that have not either,
+			// so that a forged package 1 cannot end the device's session,
+			// and a device keeps at most one session of each kind.
 			var old []fleet.DMSession
 			p := append([]byte(ss.DeviceID), 0)
 			c := sessions.Cursor()
@@ -172,7 +176,9 @@ func (s *Store) CommitDMStep(ctx context.Context, st fleet.DMStep) error {
 				if err := json.Unmarshal(v, &o); err != nil {
 					return err
 				}
-				old = append(old, o)
+				if string(k) != string(key) && (ss.Authenticated || !o.Authenticated) {
+					old = append(old, o)
+				}
 			}
 			for _, o := range old {
 				if err := tokens.Delete([]byte(o.Token)); err != nil {

@@ -249,3 +249,47 @@ func TestWithdrawDMCommands(t *testing.T) {
 		t.Errorf("a forced withdrawal changed an answered command: %+v", c)
 	}
 }
+
+// TestDMSessionsEndedByNewOnes: a message of a session in which the
+// device authenticated ends the device's other sessions; one of a session
+// in which it has not ends only the other unauthenticated ones (a forged
+// package 1 cannot end the device's live session).
+func TestDMSessionsEndedByNewOnes(t *testing.T) {
+	s, _ := openTest(t)
+	if _, err := s.CreateDevice(ctx, dmDev("d1", "IMEI:1")); err != nil {
+		t.Fatal(err)
+	}
+	commit := func(session string, authed bool) {
+		t.Helper()
+		st := step("d1", session, "tok-"+session)
+		st.Session.Authenticated = authed
+		if err := s.CommitDMStep(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alive := func() (ids []string) {
+		for _, id := range []string{"A", "B", "C", "D"} {
+			if _, err := s.DMSession(ctx, "d1", id); err == nil {
+				ids = append(ids, id)
+			}
+		}
+		return ids
+	}
+	for _, tc := range []struct {
+		session string
+		authed  bool
+		want    string
+	}{
+		{"A", true, "[A]"},
+		{"B", false, "[A B]"}, // forged: A lives on
+		{"C", false, "[A C]"}, // replaces B, not A
+		{"A", true, "[A]"},    // A's next message ends the unauthenticated one
+		{"B", false, "[A B]"}, // forged again
+		{"D", true, "[D]"},    // a new authenticated session ends all
+	} {
+		commit(tc.session, tc.authed)
+		if got := fmt.Sprint(alive()); got != tc.want {
+			t.Fatalf("after %s (authenticated %v): sessions %s, want %s", tc.session, tc.authed, got, tc.want)
+		}
+	}
+}
