@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -112,11 +113,53 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("ETag", fmt.Sprintf("%q", p.SHA256))
 	w.Header().Set("Cache-Control", "private, no-transform")
+	if rng := r.Header.Get("Range"); rng != "" {
+		if kept := dropEmptySuffixes(rng, p.Size); kept != rng {
+			r = r.Clone(r.Context())
+			r.Header.Set("Range", kept)
+		}
+	}
 	cw := &countingWriter{ResponseWriter: w}
 	http.ServeContent(cw, r, "", p.Created, content)
 	s.served.Add(cw.n)
 	s.stats.servedHTTP(cw)
 	s.log.Debug("download: served", "job", jobID, "package", pkgID, "range", r.Header.Get("Range"), "bytes", cw.n)
+}
+
+// dropEmptySuffixes removes zero-length suffix ranges ("-0") from a bytes
+// Range header. RFC 9110 §14.1.1 makes them unsatisfiable, but
+// http.ServeContent answers them with a 206 whose Content-Range ends
+// before it starts ("bytes 10-9/10", golang/go#81262). When no range is
+// left, the header becomes one past the end, which ServeContent answers
+// with 416 and the size (If-Range still applies). Specs are read as
+// net/http reads them.
+func dropEmptySuffixes(h string, size int64) string {
+	set, ok := strings.CutPrefix(h, "bytes=")
+	if !ok {
+		return h
+	}
+	specs := strings.Split(set, ",")
+	kept, ranges := specs[:0:0], 0
+	for _, spec := range specs {
+		first, last, ok := strings.Cut(spec, "-")
+		last = strings.Trim(last, " \t\r\n")
+		if ok && strings.Trim(first, " \t\r\n") == "" && last != "" && last[0] != '-' {
+			if n, err := strconv.ParseInt(last, 10, 64); err == nil && n == 0 {
+				continue
+			}
+		}
+		kept = append(kept, spec)
+		if strings.Trim(spec, " \t\r\n") != "" {
+			ranges++
+		}
+	}
+	switch {
+	case len(kept) == len(specs):
+		return h
+	case ranges == 0:
+		return fmt.Sprintf("bytes=%d-", size)
+	}
+	return "bytes=" + strings.Join(kept, ",")
 }
 
 // resolve checks a path's signature and returns its job and package ids.

@@ -42,7 +42,16 @@ const (
 	// LwM2MFaultUpdateFailure: the update fails after Execute (Result 8,
 	// State back to 2).
 	LwM2MFaultUpdateFailure
+	// LwM2MFaultDropAndResume: a pull download loses its connection
+	// half-way, as a device whose link drops, and resumes after
+	// DropPause: a CoAP pull from a new socket (new source port) at the
+	// next block, an HTTP pull with a Range from the bytes it has. The
+	// download succeeds.
+	LwM2MFaultDropAndResume
 )
+
+// DropPause is how long a LwM2MFaultDropAndResume download stays offline.
+const DropPause = 200 * time.Millisecond
 
 // Object 5 states and results the simulator uses.
 const (
@@ -83,6 +92,31 @@ type LwM2MFirmware struct {
 	pullGen   int
 	execs     int
 	refusals  int // 4.13 answers for too large blocks
+	blocks    int // Block2 GETs sent by pulls
+	resumes   int // pulls resumed after a LwM2MFaultDropAndResume drop
+}
+
+// BlocksFetched counts the Block2 GETs the device's CoAP pulls sent
+// (retransmissions of one GET count once).
+func (f *LwM2MFirmware) BlocksFetched() int {
+	f.dev.mu.Lock()
+	defer f.dev.mu.Unlock()
+	return f.blocks
+}
+
+// Resumes counts the pulls that resumed after a LwM2MFaultDropAndResume
+// drop.
+func (f *LwM2MFirmware) Resumes() int {
+	f.dev.mu.Lock()
+	defer f.dev.mu.Unlock()
+	return f.resumes
+}
+
+func (f *LwM2MFirmware) count(blocks, resumes int) {
+	f.dev.mu.Lock()
+	f.blocks += blocks
+	f.resumes += resumes
+	f.dev.mu.Unlock()
 }
 
 // BlockRefusals counts the 4.13 answers given to blocks larger than
@@ -377,31 +411,16 @@ var errOutOfStorage = errors.New("sim: out of storage")
 // or HTTP.
 func (f *LwM2MFirmware) download(ctx context.Context, u *url.URL) ([]byte, error) {
 	if u.Scheme == "http" || u.Scheme == "https" {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-		resp, err := f.HTTP.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("http %s", resp.Status)
-		}
-		if f.Fault == LwM2MFaultOutOfStorage && resp.ContentLength > int64(f.FreeStorage) {
-			return nil, errOutOfStorage
-		}
-		if f.Fault == LwM2MFaultConnectionLost {
-			_, _ = io.CopyN(io.Discard, resp.Body, resp.ContentLength/2)
-			return nil, errors.New("sim: connection lost")
-		}
-		return io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		return f.downloadHTTP(ctx, u)
 	}
 	cc, err := f.dev.dial(u.Host, u.Scheme == "coaps")
 	if err != nil {
 		return nil, err
 	}
-	defer cc.Close()
+	defer func() { _ = cc.Close() }() // the socket in use at the end
 	szx := szxFor(f.BlockSize)
 	var data []byte
+	dropped := false
 	for num := int64(0); ; num++ {
 		time.Sleep(f.Slow)
 		req, err := cc.NewGetRequest(ctx, u.Path)
@@ -410,6 +429,7 @@ func (f *LwM2MFirmware) download(ctx context.Context, u *url.URL) ([]byte, error
 		}
 		block, _ := blockwise.EncodeBlockOption(szx, num, false)
 		req.SetOptionUint32(message.Block2, block)
+		f.count(1, 0)
 		resp, err := cc.Do(req)
 		cc.ReleaseMessage(req)
 		if err != nil {
@@ -441,6 +461,89 @@ func (f *LwM2MFirmware) download(ctx context.Context, u *url.URL) ([]byte, error
 		if len(data) > 64<<20 {
 			return nil, errors.New("sim: package too large")
 		}
+		if f.Fault == LwM2MFaultDropAndResume && !dropped && len(data) >= int(total)/2 {
+			// The link drops; back online, the device goes on from a new
+			// socket with the next block, keeping what it has.
+			dropped = true
+			_ = cc.Close()
+			if err := sleepCtx(ctx, DropPause); err != nil {
+				return nil, err
+			}
+			again, err := f.dev.dial(u.Host, u.Scheme == "coaps")
+			if err != nil {
+				return nil, err
+			}
+			cc = again
+			f.count(0, 1)
+		}
+	}
+}
+
+// downloadHTTP fetches an http(s) package URI; a LwM2MFaultDropAndResume
+// download breaks half-way and resumes with a Range.
+func (f *LwM2MFirmware) downloadHTTP(ctx context.Context, u *url.URL) ([]byte, error) {
+	get := func(offset int64) (*http.Response, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+		want := http.StatusOK
+		if offset > 0 {
+			req.Header.Set("Range", fmt.Sprintf("bytes=%d-", offset))
+			want = http.StatusPartialContent
+		}
+		resp, err := f.HTTP.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode != want {
+			resp.Body.Close()
+			return nil, fmt.Errorf("http %s", resp.Status)
+		}
+		return resp, nil
+	}
+	resp, err := get(0)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if f.Fault == LwM2MFaultOutOfStorage && resp.ContentLength > int64(f.FreeStorage) {
+		return nil, errOutOfStorage
+	}
+	switch f.Fault {
+	case LwM2MFaultConnectionLost:
+		_, _ = io.CopyN(io.Discard, resp.Body, resp.ContentLength/2)
+		return nil, errors.New("sim: connection lost")
+	case LwM2MFaultDropAndResume:
+		if resp.ContentLength < 2 {
+			break
+		}
+		first, err := io.ReadAll(io.LimitReader(resp.Body, resp.ContentLength/2))
+		if err != nil {
+			return nil, err
+		}
+		resp.Body.Close()
+		if err := sleepCtx(ctx, DropPause); err != nil {
+			return nil, err
+		}
+		again, err := get(int64(len(first)))
+		if err != nil {
+			return nil, err
+		}
+		defer again.Body.Close()
+		f.count(0, 1)
+		rest, err := io.ReadAll(io.LimitReader(again.Body, 64<<20))
+		return append(first, rest...), err
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+}
+
+// sleepCtx sleeps for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
