@@ -19,6 +19,7 @@ import (
 	"github.com/fumo-gw/fumo-gw/dm"
 	"github.com/fumo-gw/fumo-gw/download"
 	"github.com/fumo-gw/fumo-gw/fleet"
+	"github.com/fumo-gw/fumo-gw/limit"
 	"github.com/fumo-gw/fumo-gw/lwm2m"
 	"github.com/fumo-gw/fumo-gw/lwm2m/firmware"
 	"github.com/fumo-gw/fumo-gw/store"
@@ -54,8 +55,36 @@ type Config struct {
 	// PollInterval: how often the LwM2M driver reads State of devices
 	// that do not notify (default 30 s).
 	PollInterval time.Duration
-	Logger       *slog.Logger
+	// HTTPConnsPerSource caps the connections open at once from one
+	// source IP address on HTTPAddr: more are closed as soon as they are
+	// accepted (default 64, < 0 for no cap). A DM device holds one (two
+	// while it downloads a package), so 64 leaves room for ~30 devices
+	// behind one NAT address, while one address cannot hold every
+	// connection the gateway can serve (slow loris).
+	HTTPConnsPerSource int
+	// The HTTP listener's bounds on one client: the headers must come
+	// within HTTPReadHeaderTimeout (default 10 s) and fit in
+	// HTTPMaxHeaderBytes (default 64 KiB; DM requests carry a few
+	// hundred bytes); a whole request, body included, within
+	// HTTPReadTimeout (default 2 min: a DM message at its largest, 512
+	// KiB, at ~35 kbit/s, GPRS speed). A download's response is not
+	// bounded (a slow device may take long over a large package).
+	// HTTPIdleTimeout closes a keep-alive connection with no next request
+	// (default 2 min). A negative timeout is none; a negative
+	// HTTPMaxHeaderBytes is net/http's own bound (1 MiB).
+	HTTPReadHeaderTimeout, HTTPReadTimeout, HTTPIdleTimeout time.Duration
+	HTTPMaxHeaderBytes                                      int
+	Logger                                                  *slog.Logger
 }
+
+// The HTTP listener's defaults (see Config).
+const (
+	DefaultHTTPConnsPerSource    = 64
+	DefaultHTTPReadHeaderTimeout = 10 * time.Second
+	DefaultHTTPReadTimeout       = 2 * time.Minute
+	DefaultHTTPIdleTimeout       = 2 * time.Minute
+	DefaultHTTPMaxHeaderBytes    = 64 << 10
+)
 
 // Gateway is a running gateway.
 type Gateway struct {
@@ -69,6 +98,7 @@ type Gateway struct {
 
 	lwTarget *bridge.LwM2MTarget
 	http     *http.Server
+	httpLn   *limit.ConnListener // nil without a per-source cap
 	log      *slog.Logger
 }
 
@@ -83,6 +113,21 @@ func Open(ctx context.Context, cfg Config) (g *Gateway, err error) {
 	}
 	if cfg.DMPath == "" {
 		cfg.DMPath = dm.DefaultPath
+	}
+	if cfg.HTTPConnsPerSource == 0 {
+		cfg.HTTPConnsPerSource = DefaultHTTPConnsPerSource
+	}
+	if cfg.HTTPReadHeaderTimeout == 0 {
+		cfg.HTTPReadHeaderTimeout = DefaultHTTPReadHeaderTimeout
+	}
+	if cfg.HTTPReadTimeout == 0 {
+		cfg.HTTPReadTimeout = DefaultHTTPReadTimeout
+	}
+	if cfg.HTTPIdleTimeout == 0 {
+		cfg.HTTPIdleTimeout = DefaultHTTPIdleTimeout
+	}
+	if cfg.HTTPMaxHeaderBytes == 0 {
+		cfg.HTTPMaxHeaderBytes = DefaultHTTPMaxHeaderBytes
 	}
 	g = &Gateway{log: cfg.Logger}
 	defer func() {
@@ -100,6 +145,10 @@ func Open(ctx context.Context, cfg Config) (g *Gateway, err error) {
 	ln, err := listen(ctx, cfg.HTTPAddr)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.HTTPConnsPerSource > 0 {
+		g.httpLn = limit.Listener(ln, cfg.HTTPConnsPerSource)
+		ln = g.httpLn
 	}
 	g.HTTPAddr = ln.Addr().String()
 	if cfg.PublicHTTP == "" {
@@ -164,7 +213,8 @@ func Open(ctx context.Context, cfg Config) (g *Gateway, err error) {
 	mux.Handle(cfg.DMPath, g.DM)
 	mux.Handle(cfg.DMPath+"/", g.DM)
 	mux.Handle(download.DefaultPath+"/", g.Files)
-	g.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	g.http = &http.Server{Handler: mux, ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout, ReadTimeout: cfg.HTTPReadTimeout,
+		IdleTimeout: cfg.HTTPIdleTimeout, MaxHeaderBytes: cfg.HTTPMaxHeaderBytes}
 	go func() {
 		if err := g.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			g.log.Error("gateway: http", "err", err)
@@ -174,6 +224,15 @@ func Open(ctx context.Context, cfg Config) (g *Gateway, err error) {
 		return nil, err
 	}
 	return g, nil
+}
+
+// HTTPConnsRefused counts the HTTP connections closed at once because
+// their source address had Config.HTTPConnsPerSource open.
+func (g *Gateway) HTTPConnsRefused() int64 {
+	if g.httpLn == nil {
+		return 0
+	}
+	return g.httpLn.Refused()
 }
 
 // listen binds addr, retrying briefly while a previous process's socket

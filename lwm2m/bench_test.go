@@ -21,6 +21,7 @@ import (
 	"github.com/plgd-dev/go-coap/v3/udp/coder"
 
 	"github.com/fumo-gw/fumo-gw/fleet"
+	"github.com/fumo-gw/fumo-gw/lwm2m"
 )
 
 // registerRaw sends one Register from its own socket, hand-encoded, and
@@ -95,7 +96,7 @@ func provision(b testing.TB, g *gateway, n int, prefix string) []string {
 // with an fsync, shared by concurrent ones) with 64 devices registering
 // at once over loopback UDP.
 func BenchmarkRegister(b *testing.B) {
-	g := newGateway(b, nil)
+	g := newGateway(b, noSourceLimits)
 	eps := provision(b, g, 2000, "reg")
 	var next atomic.Int64
 	b.SetParallelism(64 / runtime.GOMAXPROCS(0))
@@ -156,7 +157,7 @@ func pullBlocks(ctx context.Context, addr, path string, blockSize int) (int, err
 // iteration, from a bare go-coap server with automatic block-wise serving
 // the same bytes from memory; it reports both rates and their ratio.
 func BenchmarkPull1MiB(b *testing.B) {
-	g := newGateway(b, nil)
+	g := newGateway(b, noSourceLimits)
 	img := make([]byte, 1<<20)
 	rand.Read(img)
 	g.addPackageBytes("big", img)
@@ -205,7 +206,7 @@ func BenchmarkPull1MiB(b *testing.B) {
 // closed and reports the server's heap per registered device.
 func BenchmarkIdleDeviceMemory(b *testing.B) {
 	const n = 2000
-	g := newGateway(b, nil)
+	g := newGateway(b, noSourceLimits)
 	eps := provision(b, g, n, "idle")
 	var before, after runtime.MemStats
 	runtime.GC()
@@ -238,3 +239,8 @@ func BenchmarkIdleDeviceMemory(b *testing.B) {
 	}
 	b.ReportMetric(float64(int64(after.HeapInuse)-int64(before.HeapInuse))/n, "heap-bytes/device")
 }
+
+// noSourceLimits turns the per-source limits off: these benchmarks send
+// everything from one loopback address, as no fleet does (the load tool,
+// fumo-gw bench, spreads its devices over many and keeps the defaults).
+func noSourceLimits(c *lwm2m.Config) { c.PerSourceRate, c.PerSourceConns = 0, 0 }

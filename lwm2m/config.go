@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/fumo-gw/fumo-gw/fleet"
@@ -57,13 +58,51 @@ type Config struct {
 	// MaxPayload bounds request bodies assembled from Block1 (Register
 	// link lists, Send).
 	MaxPayload int
+	// PerSourceRate bounds the CoAP messages one source IP address may
+	// send, per second, over UDP and DTLS together, with PerSourceBurst
+	// more at once. Messages beyond it are dropped unanswered, before
+	// any work (a device retransmits a Confirmable one), and counted in
+	// Stats.RateLimited. Answers to the server's own requests and
+	// notifications of its observations are never dropped: the server
+	// paces those itself. 0 turns the limit off.
+	//
+	// Devices behind one NAT address share it. The defaults (2000/s,
+	// burst 8192) are far above what a device sends: CoAP lets a client
+	// have one exchange in flight (NSTART 1), so a device pulls a package
+	// at one Block2 GET per round trip, ~1000/s on a LAN at 1 ms, 2..20/s
+	// over cellular; 2000/s serves ~100 cellular devices behind one NAT
+	// address pulling at once. On loopback one device pulls ~12 000
+	// blocks/s (measured on a 2-core machine): the burst lets a package of
+	// up to 8 MiB (1 KiB blocks) through at that speed; beyond it, a
+	// loopback pull is paced by the device's retransmissions. A flood is
+	// far faster (one sender, one port, ~55 000/s on that machine): with
+	// the limit the server drops it as fast as it comes (a decode and a
+	// map lookup each); without it the server answered ~8 000/s and the
+	// kernel dropped the rest, with every other device's datagrams.
+	PerSourceRate  float64
+	PerSourceBurst int
+	// PerSourceConns bounds the connections without a registration
+	// (package downloads, strays, a flood) kept for one source IP
+	// address: over UDP one per source port, kept IdleTimeout after its
+	// last datagram; over DTLS one per session. Beyond it the address's
+	// oldest is closed and counted in Stats.ConnsEvicted: what such a
+	// connection serves is stateless (Block2 GETs, a Register), and the
+	// device's next datagram gets a new one. A connection that carries a
+	// registration is not counted: devices behind one NAT address are
+	// bounded by the devices provisioned, not by this. 0 turns the limit
+	// off; without it a flood from many ports of one address keeps a
+	// connection (state and a goroutine) per port for IdleTimeout. The
+	// default, 64, is the downloads of 64 devices behind one address at
+	// once; more only close connections their devices are done with.
+	PerSourceConns int
 	// Logger (default: discard). Now is the clock (default time.Now).
 	Logger *slog.Logger
 	Now    func() time.Time
 }
 
 // DefaultConfig returns the defaults (listen addresses are the IANA
-// ports on loopback; cmd overrides them).
+// ports on loopback; cmd overrides them). The per-source limits are on:
+// a Config made without DefaultConfig has them off.
 func DefaultConfig() Config {
 	return Config{
 		FilesPath:       "/fw",
@@ -78,6 +117,9 @@ func DefaultConfig() Config {
 		RequestTimeout:  60 * time.Second,
 		BlockSize:       1024,
 		MaxPayload:      64 << 10,
+		PerSourceRate:   2000,
+		PerSourceBurst:  8192,
+		PerSourceConns:  64,
 		Logger:          slog.New(slog.DiscardHandler),
 		Now:             time.Now,
 	}
@@ -98,6 +140,11 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("lwm2m: config: block size %d is not a power of two in 16..1024", c.BlockSize)
 	case c.MaxPayload < 1024:
 		return fmt.Errorf("lwm2m: config: MaxPayload %d below 1024", c.MaxPayload)
+	case c.PerSourceRate < 0 || math.IsNaN(c.PerSourceRate) || math.IsInf(c.PerSourceRate, 0) || c.PerSourceBurst < 0 || c.PerSourceConns < 0:
+		return fmt.Errorf("lwm2m: config: per-source limits must not be negative (rate %v, burst %d, conns %d)",
+			c.PerSourceRate, c.PerSourceBurst, c.PerSourceConns)
+	case c.PerSourceRate > 0 && c.PerSourceBurst < 1:
+		return fmt.Errorf("lwm2m: config: PerSourceRate %v needs a PerSourceBurst of at least 1", c.PerSourceRate)
 	}
 	return nil
 }

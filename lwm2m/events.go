@@ -71,7 +71,18 @@ func (s *Server) emit(c *client, ev Event) {
 	}
 	m.running = true
 	m.mu.Unlock()
+	// Add under s.mu, after checking closed: Close sets it under s.mu
+	// before it waits, so no Add races its Wait.
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		m.mu.Lock()
+		m.pending, m.running = nil, false
+		m.mu.Unlock()
+		return
+	}
 	s.wg.Add(1)
+	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
 		for {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	udpServer "github.com/plgd-dev/go-coap/v3/udp/server"
 
 	"github.com/fumo-gw/fumo-gw/fleet"
+	"github.com/fumo-gw/fumo-gw/limit"
 )
 
 type responseWriter = responsewriter.ResponseWriter[*udpClient.Conn]
@@ -68,6 +70,11 @@ type Server struct {
 	// answered, so that an answer to nothing is told apart.
 	inFlight sync.Map
 	stats    stats
+
+	// rate and conns apply the per-source limits (nil when off); conns
+	// holds the connections that carry no registration.
+	rate  *limit.Rate
+	conns *limit.ConnSet[*udpClient.Conn]
 }
 
 // New checks cfg and returns a server that is not yet listening. Zero
@@ -110,6 +117,16 @@ func New(cfg Config) (*Server, error) {
 		byEndpoint: map[string]*client{}, byRegID: map[string]*client{}, byConn: map[*udpClient.Conn]*client{},
 	}
 	s.blocks.init()
+	if cfg.PerSourceRate > 0 {
+		var err error
+		if s.rate, err = limit.NewRate(limit.RateConfig{PerSecond: cfg.PerSourceRate, Burst: cfg.PerSourceBurst, Now: cfg.Now}); err != nil {
+			cancel()
+			return nil, fmt.Errorf("lwm2m: config: %w", err)
+		}
+	}
+	if cfg.PerSourceConns > 0 {
+		s.conns = limit.NewConnSet[*udpClient.Conn](cfg.PerSourceConns)
+	}
 	return s, nil
 }
 
@@ -127,6 +144,7 @@ func (s *Server) coapOptions() []interface {
 		options.WithErrors(func(err error) { s.log.Debug("coap", "err", err) }),
 		options.WithContext(s.ctx),
 		options.WithRequestMonitor(s.requestMonitor),
+		options.WithOnNewConn(s.onNewConn),
 		options.WithProcessReceivedMessageFunc(config.ProcessReceivedMessageFunc[*udpClient.Conn](s.processReceived)),
 	}
 }
@@ -257,14 +275,127 @@ func (s *Server) onInactive(cc *udpClient.Conn) {
 	}
 }
 
-// requestMonitor marks a queue-mode device awake on anything it sends.
-func (s *Server) requestMonitor(cc *udpClient.Conn, _ *pool.Message) (bool, error) {
+// onNewConn applies Config.PerSourceConns to a connection go-coap has just
+// made: a UDP one for a datagram from a new source port, a DTLS one after
+// its handshake (and one the server opens towards a restored UDP
+// registration). Beyond the cap of its address, the address's oldest
+// connection without a registration is closed.
+//
+// Why the oldest rather than the new one: the state to bound is go-coap's
+// per connection (a UDP one lives IdleTimeout after its last datagram),
+// and what it serves without a registration is stateless: Block2 GETs of
+// a package, a Register. A device whose connection was closed sends its
+// next datagram from the same port and gets a new one, served as before;
+// one that opens a new port for each exchange (a pull after each boot, a
+// load tool) is never turned away. Refusing the new connection would
+// refuse such a device for IdleTimeout; a flood from many ports churns
+// its own connections, within the cap, and its datagrams meet the rate
+// limit. A connection that carries a registration is not counted (see
+// uncount): any number of registered devices may share a NAT address,
+// bounded by the devices provisioned, each with one current connection.
+func (s *Server) onNewConn(cc *udpClient.Conn) {
+	if s.conns == nil {
+		return
+	}
+	old, evicted := s.conns.Add(limit.AddrIP(cc.RemoteAddr()), cc)
+	context.AfterFunc(cc.Context(), func() { s.conns.Remove(cc) })
+	if evicted {
+		s.stats.connsEvicted.Add(1)
+		s.log.Debug("coap: connection closed: too many from its address", "addr", old.RemoteAddr().String(), "max", s.cfg.PerSourceConns)
+		// Not here: the server opens connections under s.mu, and a
+		// connection's close callbacks may take it.
+		go shutDown(old)
+	}
+}
+
+// goCoAPCloseKey is where go-coap v3.5.4's UDP server keeps, in a
+// connection's context, the function that shuts it down at once (udp/
+// server.closeKey). Conn.Close only cancels a UDP connection: its
+// goroutine and state stay until the server's next sweep, every 4 s, which
+// under a flood from many ports would be many connections.
+const goCoAPCloseKey = "gocoapCloseConnection"
+
+// shutDown closes an evicted connection and frees it at once.
+func shutDown(cc *udpClient.Conn) {
+	if f, ok := cc.Context().Value(goCoAPCloseKey).(func()); ok {
+		f()
+		return
+	}
+	_ = cc.Close() // DTLS: closing the session ends it
+}
+
+// uncount stops counting a connection that carries a registration: from
+// its Register or Update on, or, for a restored registration's
+// connection (the server opens it), from the device's first message.
+func (s *Server) uncount(cc *udpClient.Conn) {
+	if s.conns != nil {
+		s.conns.Remove(cc)
+	}
+}
+
+// uncountIfRegistered is uncount for a connection that has just been
+// answered a Register or an Update, if that made it a registration's.
+func (s *Server) uncountIfRegistered(cc *udpClient.Conn) {
+	if s.conns == nil {
+		return
+	}
 	s.mu.Lock()
-	if c := s.byConn[cc]; c != nil && c.conn == cc {
+	c := s.byConn[cc]
+	registered := c != nil && c.conn == cc
+	s.mu.Unlock()
+	if registered {
+		s.uncount(cc)
+	}
+}
+
+// SourceConns is the number of connections from ip that count against
+// Config.PerSourceConns: those open and carrying no registration (0 when
+// the limit is off).
+func (s *Server) SourceConns(ip netip.Addr) int {
+	if s.conns == nil {
+		return 0
+	}
+	return s.conns.Open(ip)
+}
+
+// requestMonitor sees every message before go-coap does anything with
+// it: it drops a message over its source's Config.PerSourceRate, and marks
+// a queue-mode device awake on anything it sends.
+func (s *Server) requestMonitor(cc *udpClient.Conn, m *pool.Message) (bool, error) {
+	if s.rate != nil && !s.answersServer(cc, m) && !s.rate.Allow(limit.AddrIP(cc.RemoteAddr())) {
+		s.stats.rateLimited.Add(1)
+		return true, nil
+	}
+	s.mu.Lock()
+	c := s.byConn[cc]
+	registered := c != nil && c.conn == cc
+	if registered {
 		s.wakeLocked(c)
 	}
 	s.mu.Unlock()
+	if registered {
+		s.uncount(cc) // e.g. a restored registration's connection
+	}
 	return false, nil
+}
+
+// answersServer tells whether m answers a request of the server's in
+// flight or notifies one of its observations on cc. The rate limit spares
+// those: the server paces them, and dropping one would only make it
+// retransmit. Their tokens are the server's random ones, so a flood
+// cannot pass for them.
+func (s *Server) answersServer(cc *udpClient.Conn, m *pool.Message) bool {
+	if m.Code() == codes.Empty || isRequestCode(m.Code()) {
+		return false
+	}
+	if _, ok := s.inFlight.Load(m.Token().Hash()); ok {
+		return true
+	}
+	if o, ok := cc.GetObservationRequest(m.Token()); ok {
+		cc.ReleaseMessage(o)
+		return true
+	}
+	return false
 }
 
 func (s *Server) wakeLocked(c *client) {
@@ -291,8 +422,10 @@ func (s *Server) handle(w *responseWriter, r *pool.Message) {
 	switch {
 	case path == "/rd" && r.Code() == codes.POST:
 		s.register(w, r, body)
+		s.uncountIfRegistered(w.Conn())
 	case len(path) > 4 && path[:4] == "/rd/" && r.Code() == codes.POST:
 		s.update(w, r, path[4:], body)
+		s.uncountIfRegistered(w.Conn())
 	case len(path) > 4 && path[:4] == "/rd/" && r.Code() == codes.DELETE:
 		s.deregister(w, r, path[4:])
 	case path == "/dp" && (r.Code() == codes.POST || r.Code() == codes.PUT):

@@ -36,6 +36,11 @@ type Stats struct {
 	// Errors counts failures inside the server: requests answered 5.00
 	// (the store failed) and expiries that could not be stored.
 	Errors int64
+	// RateLimited counts messages dropped because their source address
+	// was over Config.PerSourceRate; ConnsEvicted connections without a
+	// registration closed because their source address opened more than
+	// Config.PerSourceConns.
+	RateLimited, ConnsEvicted int64
 }
 
 // stats holds the Server's counters; lock-free, ready at its zero value.
@@ -45,6 +50,7 @@ type stats struct {
 	rejected                                         [32]atomic.Int64 // by the detail of a 4.xx code
 	unsolicited, unknownPSK                          atomic.Int64
 	errors                                           atomic.Int64
+	rateLimited, connsEvicted                        atomic.Int64
 }
 
 // answeredCodes are the client errors this server answers with.
@@ -58,7 +64,8 @@ func (s *Server) Stats() Stats {
 		Registers: st.registers.Load(), Updates: st.updates.Load(), Deregistrations: st.deregistrations.Load(),
 		Expirations: st.expirations.Load(), Requests: st.requests.Load(), NoAnswer: st.noAnswer.Load(),
 		ErrorAnswers: st.errorAnswers.Load(), Unsolicited: st.unsolicited.Load(), UnknownPSK: st.unknownPSK.Load(),
-		Errors: st.errors.Load(), Rejected: map[string]int64{},
+		Errors: st.errors.Load(), RateLimited: st.rateLimited.Load(), ConnsEvicted: st.connsEvicted.Load(),
+		Rejected: map[string]int64{},
 	}
 	for _, c := range answeredCodes {
 		out.Rejected[codeString(c)] = 0

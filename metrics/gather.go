@@ -56,8 +56,14 @@ func gather(ctx context.Context, src Sources) ([]Family, error) {
 			byLabel("fumo_lwm2m_rejected_requests_total", "Requests from LwM2M devices answered with a client error, by CoAP code.", "code", st.Rejected),
 			counter("fumo_lwm2m_unsolicited_messages_total", "CoAP responses from devices that answered no request in flight.", st.Unsolicited),
 			counter("fumo_lwm2m_dtls_unknown_identities_total", "DTLS handshakes refused for a PSK identity no device has.", st.UnknownPSK),
+			counter("fumo_lwm2m_rate_limited_messages_total", "CoAP messages dropped: their source address was over its rate (coap-rate-per-source).", st.RateLimited),
+			counter("fumo_lwm2m_evicted_connections_total", "CoAP connections without a registration closed: their source address opened more than coap-conns-per-source.", st.ConnsEvicted),
 		)
 		errs = append(errs, Sample{Labels: []Label{{"component", "lwm2m"}}, Value: float64(st.Errors)})
+	}
+	if src.HTTP != nil {
+		fams = append(fams, counter("fumo_http_refused_connections_total",
+			"HTTP connections closed at once: their source address had http-conns-per-source open.", src.HTTP.HTTPConnsRefused()))
 	}
 	if src.Files != nil {
 		st := src.Files.Stats()

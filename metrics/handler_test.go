@@ -10,6 +10,7 @@ import (
 
 	"github.com/fumo-gw/fumo-gw/dm"
 	"github.com/fumo-gw/fumo-gw/fleet"
+	"github.com/fumo-gw/fumo-gw/lwm2m"
 	"github.com/fumo-gw/fumo-gw/metrics"
 	"github.com/fumo-gw/fumo-gw/store"
 )
@@ -95,5 +96,30 @@ func TestNewHandler_Refusals(t *testing.T) {
 				t.Errorf("figures in a refusal: %q", rec.Body.String())
 			}
 		})
+	}
+}
+
+type fakeLwM2M struct{ st lwm2m.Stats }
+
+func (f fakeLwM2M) Stats() lwm2m.Stats { return f.st }
+func (f fakeLwM2M) Registered() int    { return 0 }
+
+type fakeHTTP int64
+
+func (f fakeHTTP) HTTPConnsRefused() int64 { return int64(f) }
+
+// TestNewHandler_PerSourceLimits: what the per-source limits refused is
+// exposed, per listener.
+func TestNewHandler_PerSourceLimits(t *testing.T) {
+	h := metrics.NewHandler(metrics.Sources{LwM2M: fakeLwM2M{lwm2m.Stats{RateLimited: 7, ConnsEvicted: 3}}, HTTP: fakeHTTP(5)})
+	e := scrape(t, h)
+	for name, want := range map[string]float64{
+		"fumo_lwm2m_rate_limited_messages_total": 7,
+		"fumo_lwm2m_evicted_connections_total":   3,
+		"fumo_http_refused_connections_total":    5,
+	} {
+		if v := value(t, e, name, nil); v != want {
+			t.Errorf("%s = %v, want %v", name, v, want)
+		}
 	}
 }

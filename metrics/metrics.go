@@ -22,6 +22,10 @@ type LwM2MSource interface {
 	Registered() int
 }
 
+// HTTPSource is what the metrics read of the HTTP listener (DM and
+// downloads).
+type HTTPSource interface{ HTTPConnsRefused() int64 }
+
 // FilesSource is what the metrics read of the package downloads.
 type FilesSource interface{ Stats() download.Stats }
 
@@ -36,6 +40,7 @@ type StoreSource interface {
 type Sources struct {
 	DM    DMSource
 	LwM2M LwM2MSource
+	HTTP  HTTPSource
 	Files FilesSource
 	Store StoreSource
 }
@@ -52,6 +57,7 @@ func Handler(g *gateway.Gateway) http.Handler {
 	if g.Files != nil {
 		src.Files = g.Files
 	}
+	src.HTTP = g
 	if g.Store != nil {
 		src.Store = g.Store
 	}

@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,7 +52,14 @@ var settings = []setting{
 	{"log-level", "info", "log level: debug, info, warn or error"},
 	{"shutdown-timeout", "10s", "how long SIGTERM waits for in-flight messages"},
 	{"max-package", "1073741824", "largest package upload in bytes"},
+	{"http-conns-per-source", strconv.Itoa(gateway.DefaultHTTPConnsPerSource), "HTTP connections open at once per source IP address; more are closed at once (0: no cap)"},
+	{"coap-rate-per-source", strconv.FormatFloat(lwDefaults.PerSourceRate, 'f', -1, 64), "CoAP messages per second per source IP address, UDP and DTLS together; more are dropped (0: no limit)"},
+	{"coap-burst-per-source", strconv.Itoa(lwDefaults.PerSourceBurst), "CoAP messages a source IP address may send at once above coap-rate-per-source"},
+	{"coap-conns-per-source", strconv.Itoa(lwDefaults.PerSourceConns), "CoAP connections without a registration (UDP source ports, DTLS sessions) kept per source IP address; beyond it the oldest is closed (0: no cap)"},
 }
+
+// lwDefaults are the LwM2M server's defaults the settings start from.
+var lwDefaults = lwm2m.DefaultConfig()
 
 // serveConfig is the settings after flags, environment and file.
 type serveConfig map[string]string
@@ -61,6 +70,41 @@ func (c serveConfig) duration(name string) (time.Duration, error) {
 		return 0, fmt.Errorf("%s: %w", name, err)
 	}
 	return d, nil
+}
+
+// count reads a whole number of at least 0.
+func (c serveConfig) count(name string) (int, error) {
+	n, err := strconv.Atoi(c[name])
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s %q: a whole number, 0 or more", name, c[name])
+	}
+	return n, nil
+}
+
+// limits reads the per-source limits: the LwM2M server's into lc, and the
+// HTTP listener's cap as gateway.Config.HTTPConnsPerSource takes it.
+func (c serveConfig) limits(lc *lwm2m.Config) (httpConnsPerSource int, err error) {
+	if httpConnsPerSource, err = c.count("http-conns-per-source"); err != nil {
+		return 0, err
+	}
+	if httpConnsPerSource == 0 {
+		httpConnsPerSource = -1 // gateway.Config's "no cap" (0 is its default)
+	}
+	rate, err := strconv.ParseFloat(c["coap-rate-per-source"], 64)
+	if err != nil || rate < 0 || math.IsInf(rate, 0) || math.IsNaN(rate) {
+		return 0, fmt.Errorf("coap-rate-per-source %q: a number of messages per second, 0 or more", c["coap-rate-per-source"])
+	}
+	lc.PerSourceRate = rate
+	if lc.PerSourceBurst, err = c.count("coap-burst-per-source"); err != nil {
+		return 0, err
+	}
+	if rate > 0 && lc.PerSourceBurst == 0 {
+		return 0, errors.New("coap-burst-per-source: at least 1 when coap-rate-per-source is set")
+	}
+	if lc.PerSourceConns, err = c.count("coap-conns-per-source"); err != nil {
+		return 0, err
+	}
+	return httpConnsPerSource, nil
 }
 
 // loadServeConfig reads flags (args), the environment and the JSON file
@@ -172,6 +216,11 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	if _, err := fmt.Sscan(cfg["max-package"], &maxPackage); err != nil || maxPackage <= 0 {
 		return fmt.Errorf("max-package %q: a positive number of bytes", cfg["max-package"])
 	}
+	lc := lwm2m.DefaultConfig()
+	httpConnsPerSource, err := cfg.limits(&lc)
+	if err != nil {
+		return err
+	}
 	dir := cfg["data-dir"]
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -186,11 +235,10 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 			return err
 		}
 	}
-	lc := lwm2m.DefaultConfig()
 	lc.UDPAddr, lc.DTLSAddr = cfg["coap-addr"], cfg["coaps-addr"]
 	gc := gateway.Config{StorePath: filepath.Join(dir, "fumo-gw.db"), HTTPAddr: cfg["http-addr"], DMPath: cfg["dm-path"],
 		PublicHTTP: cfg["public-http"], PublicCoAP: cfg["public-coap"], PublicCoAPS: cfg["public-coaps"], LwM2M: &lc,
-		SigningKey: []byte(key), Logger: log}
+		SigningKey: []byte(key), Logger: log, HTTPConnsPerSource: httpConnsPerSource}
 	if u := cfg["push-url"]; u != "" {
 		gc.Notifier = &dm.HTTPNotifier{URL: u}
 	}

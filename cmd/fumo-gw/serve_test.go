@@ -251,7 +251,10 @@ func TestServeConfig(t *testing.T) {
 		}
 	}
 	var out bytes.Buffer
-	for _, args := range [][]string{{"serve", "-log-format", "xml"}, {"serve", "-log-level", "loud"}, {"serve", "-shutdown-timeout", "soon", "-data-dir", t.TempDir()}} {
+	for _, args := range [][]string{{"serve", "-log-format", "xml"}, {"serve", "-log-level", "loud"}, {"serve", "-shutdown-timeout", "soon", "-data-dir", t.TempDir()},
+		{"serve", "-http-conns-per-source", "-1", "-data-dir", t.TempDir()}, {"serve", "-coap-rate-per-source", "fast", "-data-dir", t.TempDir()},
+		{"serve", "-coap-rate-per-source", "NaN", "-data-dir", t.TempDir()}, {"serve", "-coap-burst-per-source", "0", "-data-dir", t.TempDir()},
+		{"serve", "-coap-conns-per-source", "1.5", "-data-dir", t.TempDir()}} {
 		if code := run(context.Background(), args, nil, &out, &errb); code == 0 {
 			t.Errorf("%v: exit 0", args)
 		}
