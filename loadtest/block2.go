@@ -103,7 +103,7 @@ func bareBlockServer(img []byte) (*udpServer.Server, string, error) {
 		w.Message().SetOptionUint32(message.Size2, uint32(len(img)))
 	}))
 	s := udp.NewServer(options.WithMux(r), options.WithBlockwise(false, blockwise.SZX1024, time.Minute))
-	go func() { _ = s.Serve(ln) }()
+	go baseline(func() { _ = s.Serve(ln) })
 	return s, ln.LocalAddr().String(), nil
 }
 

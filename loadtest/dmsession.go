@@ -46,7 +46,7 @@ func DMSessions(ctx context.Context, o Options) (Result, error) {
 		return Result{}, err
 	}
 	bare := &http.Server{Handler: http.HandlerFunc(bareDM), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = bare.Serve(bareLn) }()
+	go baseline(func() { _ = bare.Serve(bareLn) })
 	defer bare.Close()
 
 	// Each worker has its own HTTP client (keep-alive, its own source

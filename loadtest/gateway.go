@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 
 	"github.com/fumo-gw/fumo-gw/gateway"
 	"github.com/fumo-gw/fumo-gw/lwm2m"
@@ -29,8 +30,15 @@ func inProcess(ctx context.Context, dir string) (*gateway.Gateway, func(), error
 	}
 	lc := lwm2m.DefaultConfig()
 	lc.UDPAddr, lc.DTLSAddr = "127.0.0.1:0", ""
-	g, err := gateway.Open(ctx, gateway.Config{StorePath: filepath.Join(d, "fumo-gw.db"), HTTPAddr: "127.0.0.1:0", LwM2M: &lc,
-		SigningKey: []byte("the load run's signing key, this run only")})
+	// Its goroutines carry the profile label side=fumo-gw (they inherit
+	// it from here), the baselines' side=baseline, the simulated devices'
+	// side=devices: "go tool pprof -tagfocus side=fumo-gw" on a profile
+	// of a run (bench -cpuprofile) shows the gateway alone.
+	var g *gateway.Gateway
+	pprof.Do(ctx, pprof.Labels("side", "fumo-gw"), func(ctx context.Context) {
+		g, err = gateway.Open(ctx, gateway.Config{StorePath: filepath.Join(d, "fumo-gw.db"), HTTPAddr: "127.0.0.1:0", LwM2M: &lc,
+			SigningKey: []byte("the load run's signing key, this run only")})
+	})
 	if err != nil {
 		os.RemoveAll(d)
 		return nil, nil, err

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -188,7 +189,7 @@ func drive(ctx context.Context, workers int, d time.Duration, op func(ctx contex
 	start := time.Now()
 	for w := range workers {
 		wg.Add(1)
-		go func() {
+		go pprof.Do(ctx, pprof.Labels("side", "devices"), func(ctx context.Context) {
 			defer wg.Done()
 			for ctx.Err() == nil && time.Now().Before(deadline) {
 				if err := op(ctx, w); err != nil {
@@ -199,13 +200,19 @@ func drive(ctx context.Context, workers int, d time.Duration, op func(ctx contex
 				}
 				n.Add(1)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if first == nil {
 		first = ctx.Err()
 	}
 	return n.Load(), time.Since(start), first
+}
+
+// baseline runs serve, a baseline server's loop, under the profile label
+// side=baseline (see inProcess).
+func baseline(serve func()) {
+	pprof.Do(context.Background(), pprof.Labels("side", "baseline"), func(context.Context) { serve() })
 }
 
 // paired measures two sides in alternating rounds and returns each side's

@@ -99,7 +99,7 @@ func bareRegistrar() (*udpServer.Server, string, error) {
 		w.Message().AddOptionString(message.LocationPath, strconv.FormatInt(n.Add(1), 36))
 	}))
 	s := udp.NewServer(options.WithMux(r), options.WithBlockwise(false, blockwise.SZX1024, time.Minute))
-	go func() { _ = s.Serve(ln) }()
+	go baseline(func() { _ = s.Serve(ln) })
 	return s, ln.LocalAddr().String(), nil
 }
 

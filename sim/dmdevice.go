@@ -69,10 +69,11 @@ type DMDevice struct {
 	// objects (fault injection).
 	LieAboutSize bool
 
-	sessMu sync.Mutex // one session at a time
-	mu     sync.Mutex
-	tree   map[string][]byte
-	alerts []syncml.Alert
+	sessMu      sync.Mutex // one session at a time
+	lastSession uint16     // the last session id (under sessMu)
+	mu          sync.Mutex
+	tree        map[string][]byte
+	alerts      []syncml.Alert
 }
 
 // QueueAlert makes the device send a (e.g. a Generic Alert 1226) in its
@@ -160,9 +161,19 @@ func (d *DMDevice) Session(ctx context.Context, o SessionOptions) (*SessionRepor
 	d.sessMu.Lock()
 	defer d.sessMu.Unlock()
 	if o.SessionID == "" {
-		var b [2]byte
-		rand.Read(b[:])
-		o.SessionID = strings.ToUpper(strconv.FormatUint(uint64(b[0])<<8|uint64(b[1])|1, 16))
+		// As DM clients do: a counter, from a random start, so that a
+		// session id is not reused soon (a server refuses a message of a
+		// session it saw end).
+		if d.lastSession == 0 {
+			var b [2]byte
+			rand.Read(b[:])
+			d.lastSession = uint16(b[0])<<8 | uint16(b[1])
+		}
+		d.lastSession++
+		if d.lastSession == 0 {
+			d.lastSession = 1
+		}
+		o.SessionID = strings.ToUpper(strconv.FormatUint(uint64(d.lastSession), 16))
 	}
 	s := &dmSession{d: d, opts: o, url: d.ServerURL, report: &SessionReport{SessionID: o.SessionID, Statuses: map[string]int{}}}
 	msg := s.pkg1(!o.NoCred)

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -76,6 +77,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	pid := fs.Int("pid", 0, "its process id, for its memory (with -api)")
 	pushAddr := fs.String("push-addr", "127.0.0.1:0", "where the simulated devices' push gateway listens (a running gateway's push-url must point there)")
 	quiet := fs.Bool("q", false, "no progress lines")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process to the file: the in-process gateway, the baselines and the\n"+
+		"simulated devices, labelled side=fumo-gw, side=baseline, side=devices (go tool pprof -tagfocus side=fumo-gw FILE)")
 	fs.Usage = func() { fmt.Fprint(stderr, benchUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -107,6 +110,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		defer os.RemoveAll(d)
 		o.Dir = d
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	progress := func(format string, a ...any) {
 		if !*quiet {
