@@ -317,10 +317,9 @@ func Idle(ctx context.Context, t Target, o FleetOptions) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	c := &client.Client{Base: t.API, Token: t.Token}
+	// The figures include each device's record in the store as well as
+	// its connection: the bbolt file is mapped, its pages count in RSS.
 	before := settledRSS(ctx, t.PID)
-	// Devices are provisioned before the first reading so that only the
-	// connected state is counted: provisioning writes the store, which is
-	// mapped memory.
 	lw := o
 	lw.DM = 0
 	dmOnly := o
