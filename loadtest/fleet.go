@@ -31,20 +31,27 @@ type Target struct {
 	API, Token string
 	DM         string // DM endpoint URL
 	CoAP       string // LwM2M UDP host:port
+	CoAPS      string // LwM2M DTLS host:port ("": none)
 	PID        int
 }
 
-func (t Target) check() error {
+func (t Target) check(o FleetOptions) error {
 	if t.API == "" || t.DM == "" || t.CoAP == "" {
 		return fmt.Errorf("%w: target needs the API, DM and CoAP addresses", ErrBounds)
 	}
-	return Loopback(t.API, t.DM, t.CoAP)
+	if o.DTLS > 0 && t.CoAPS == "" {
+		return fmt.Errorf("%w: DTLS devices need the target's CoAPS address", ErrBounds)
+	}
+	return Loopback(t.API, t.DM, t.CoAP, t.CoAPS)
 }
 
 // FleetOptions set up a fleet scenario.
 type FleetOptions struct {
 	// DM and LwM2M are the number of devices of each kind.
 	DM, LwM2M int
+	// DTLS is the share of the LwM2M devices (0 to 1) that use DTLS with
+	// a PSK instead of plain UDP (registration and package pulls).
+	DTLS float64
 	// ImageSize is the package size (campaign).
 	ImageSize int
 	// InFlight is the campaign's MaxInFlight (default 200).
@@ -86,10 +93,22 @@ func (o *FleetOptions) defaults() error {
 		return fmt.Errorf("%w: image %d bytes (up to %d)", ErrBounds, o.ImageSize, MaxImage)
 	case o.Timeout > 2*time.Hour:
 		return fmt.Errorf("%w: timeout %s (up to 2h)", ErrBounds, o.Timeout)
+	case o.DTLS < 0 || o.DTLS > 1:
+		return fmt.Errorf("%w: DTLS share %v (0 to 1)", ErrBounds, o.DTLS)
 	case o.DM > 0 && o.Push == nil:
 		return fmt.Errorf("%w: DM devices need a push gateway", ErrBounds)
 	}
 	return nil
+}
+
+// overDTLS tells whether LwM2M device j (0-based among them) uses DTLS:
+// the DTLS share of every hundred.
+func (o FleetOptions) overDTLS(j int) bool { return float64(j%100) < o.DTLS*100 }
+
+// benchPSK is a device's pre-shared key, derived from its id.
+func benchPSK(id string) []byte {
+	sum := sha256.Sum256([]byte("fumo-gw bench psk " + id))
+	return sum[:16]
 }
 
 // simFleet is the simulated devices of one run, in this process.
@@ -131,6 +150,9 @@ func provision(ctx context.Context, c *client.Client, t Target, o FleetOptions, 
 				ServerID: "fumo-gw", ServerPassword: "srv-" + id}
 		} else {
 			r.Protocol, r.LwM2M = fleet.ProtocolLwM2M, &api.LwM2MSettings{Endpoint: "urn:bench:" + id}
+			if o.overDTLS(i - o.DM) {
+				r.LwM2M.PSKIdentity, r.LwM2M.PSKKeyHex = "urn:bench:"+id, hex.EncodeToString(benchPSK(id))
+			}
 		}
 		_, err := c.AddDevice(ctx, r)
 		return err
@@ -173,6 +195,9 @@ func provision(ctx context.Context, c *client.Client, t Target, o FleetOptions, 
 		j := i - o.DM
 		fw := &sim.LwM2MFirmware{ExpectSHA256: digest}
 		d := &sim.LwM2MDevice{Endpoint: "urn:bench:" + f.ids[i], Server: t.CoAP, Firmware: fw, Lifetime: 3600, LocalIP: sourceIP(i, o.PerIP)}
+		if o.overDTLS(j) {
+			d.Server, d.PSKIdentity, d.PSKKey = t.CoAPS, d.Endpoint, benchPSK(f.ids[i])
+		}
 		rctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
 		if err := d.Start(rctx); err != nil {
@@ -194,7 +219,7 @@ func provision(ctx context.Context, c *client.Client, t Target, o FleetOptions, 
 // against t and measures it: wall time, jobs per second, the gateway's
 // peak resident memory, and that every device got the image.
 func Campaign(ctx context.Context, t Target, o FleetOptions) (Result, error) {
-	if err := t.check(); err != nil {
+	if err := t.check(o); err != nil {
 		return Result{}, err
 	}
 	if o.ImageSize == 0 {
@@ -265,7 +290,7 @@ func Campaign(ctx context.Context, t Target, o FleetOptions) (Result, error) {
 	}
 	n := o.DM + o.LwM2M
 	r := Result{Scenario: "campaign", Metric: "jobs/s", Value: float64(n) / wall.Seconds(),
-		Params: map[string]any{"dm": o.DM, "lwm2m": o.LwM2M, "image": o.ImageSize, "in_flight": o.InFlight},
+		Params: map[string]any{"dm": o.DM, "lwm2m": o.LwM2M, "dtls": o.DTLS, "image": o.ImageSize, "in_flight": o.InFlight},
 		Extra: map[string]float64{"wall s": wall.Seconds(), "succeeded": float64(p.Jobs[fleet.JobSucceeded]),
 			"failed": float64(p.Jobs[fleet.JobFailed] + p.Jobs[fleet.JobCancelled]), "image MiB/s served": float64(n) * float64(o.ImageSize) / (1 << 20) / wall.Seconds()}}
 	if hwm := rss(t.PID, "VmHWM"); hwm > 0 {
@@ -305,7 +330,7 @@ func interleave(ids []string, dm int) []string {
 // with their keep-alive connection open. It reports the gateway's
 // resident memory per device of each kind.
 func Idle(ctx context.Context, t Target, o FleetOptions) (Result, error) {
-	if err := t.check(); err != nil {
+	if err := t.check(o); err != nil {
 		return Result{}, err
 	}
 	if t.PID == 0 {
@@ -338,7 +363,7 @@ func Idle(ctx context.Context, t Target, o FleetOptions) (Result, error) {
 	defer g.close()
 	afterDM := settledRSS(ctx, t.PID)
 	r := Result{Scenario: "idle", Metric: "devices held", Value: float64(o.DM + o.LwM2M),
-		Params: map[string]any{"dm": o.DM, "lwm2m": o.LwM2M},
+		Params: map[string]any{"dm": o.DM, "lwm2m": o.LwM2M, "dtls": o.DTLS},
 		Extra: map[string]float64{"gateway RSS before MiB": float64(before) / (1 << 20), "gateway RSS after MiB": float64(afterDM) / (1 << 20),
 			"setup s": time.Since(start).Seconds()}}
 	if o.LwM2M > 0 {

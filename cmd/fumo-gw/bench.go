@@ -45,6 +45,7 @@ Measures the gateway on this machine, every figure beside a baseline measured in
   dm         DM sessions/s (XML, MD5)          vs a bare net/http + etree server answering the same packages
   store      job transitions/s, group commit   vs bbolt with one fsync per write
   campaign   one campaign over -fleet mixed devices with an -image byte package; the gateway's peak RSS
+             (-dtls 0.5: half the LwM2M devices over DTLS with a PSK)
   idle       -idle registered LwM2M and as many idle DM devices; the gateway's memory per device
 register, block2, dm and store run an in-process gateway; campaign and idle start "fumo-gw serve" as a child process
 (its memory is measured alone) unless -api names a running gateway. Everything stays on loopback.
@@ -74,6 +75,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	token := fs.String("token", os.Getenv("FUMO_GW_TOKEN"), "its API token [$FUMO_GW_TOKEN]")
 	dmURL := fs.String("dm", "", "its DM endpoint URL (with -api)")
 	coap := fs.String("coap", "", "its LwM2M UDP address (with -api)")
+	coaps := fs.String("coaps", "", "its LwM2M DTLS address (with -api and -dtls)")
+	dtlsShare := fs.Float64("dtls", 0, "share of the LwM2M devices (0 to 1) over DTLS with a PSK (campaign, idle)")
 	pid := fs.Int("pid", 0, "its process id, for its memory (with -api)")
 	pushAddr := fs.String("push-addr", "127.0.0.1:0", "where the simulated devices' push gateway listens (a running gateway's push-url must point there)")
 	quiet := fs.Bool("q", false, "no progress lines")
@@ -96,7 +99,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return 2
 		}
 	}
-	if err := loadtest.Loopback(*apiURL, *dmURL, *coap, *pushAddr); err != nil {
+	if err := loadtest.Loopback(*apiURL, *dmURL, *coap, *coaps, *pushAddr); err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 2
 	}
@@ -149,18 +152,22 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			r, err = loadtest.Transitions(ctx, o)
 			r.Command = fmt.Sprintf("fumo-gw bench %s store", common)
 		case "campaign", "idle":
-			fo := loadtest.FleetOptions{ImageSize: *image, InFlight: *inFlight, Timeout: *timeout, PerIP: *perIP, Progress: progress}
+			fo := loadtest.FleetOptions{ImageSize: *image, InFlight: *inFlight, Timeout: *timeout, PerIP: *perIP, DTLS: *dtlsShare, Progress: progress}
 			n := *fleetN
 			if s == "idle" {
 				n = *idleN
 			}
 			fo.DM, fo.LwM2M = n/2, n-n/2
-			r, err = runFleetScenario(ctx, s, fo, fleetTarget{api: *apiURL, token: *token, dm: *dmURL, coap: *coap, pid: *pid, push: *pushAddr, dir: o.Dir}, stderr)
+			r, err = runFleetScenario(ctx, s, fo, fleetTarget{api: *apiURL, token: *token, dm: *dmURL, coap: *coap, coaps: *coaps, pid: *pid, push: *pushAddr, dir: o.Dir}, stderr)
 			if s == "campaign" {
-				r.Command = fmt.Sprintf("fumo-gw bench -fleet %d -image %d -in-flight %d campaign", n, *image, *inFlight)
+				r.Command = fmt.Sprintf("fumo-gw bench -fleet %d -image %d -in-flight %d", n, *image, *inFlight)
 			} else {
-				r.Command = fmt.Sprintf("fumo-gw bench -idle %d idle", n)
+				r.Command = fmt.Sprintf("fumo-gw bench -idle %d", n)
 			}
+			if *dtlsShare > 0 {
+				r.Command += fmt.Sprintf(" -dtls %g", *dtlsShare)
+			}
+			r.Command += " " + s
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "bench: %s: %v\n", s, err)
@@ -211,8 +218,8 @@ func contains(list []string, s string) bool {
 }
 
 type fleetTarget struct {
-	api, token, dm, coap, push, dir string
-	pid                             int
+	api, token, dm, coap, coaps, push, dir string
+	pid                                    int
 }
 
 // runFleetScenario runs campaign or idle against the named gateway, or a
@@ -232,7 +239,7 @@ func runFleetScenario(ctx context.Context, scenario string, o loadtest.FleetOpti
 	go func() { _ = ps.Serve(ln) }()
 	defer ps.Close()
 
-	t := loadtest.Target{API: ft.api, Token: ft.token, DM: ft.dm, CoAP: ft.coap, PID: ft.pid}
+	t := loadtest.Target{API: ft.api, Token: ft.token, DM: ft.dm, CoAP: ft.coap, CoAPS: ft.coaps, PID: ft.pid}
 	if t.API == "" {
 		child, err := startGateway(ctx, ft.dir, "http://"+ln.Addr().String(), stderr)
 		if err != nil {
@@ -261,7 +268,7 @@ func startGateway(ctx context.Context, parent, pushURL string, stderr io.Writer)
 		return nil, err
 	}
 	token := "bench-token-" + filepath.Base(dir)
-	cmd := selfCommand("serve", "-data-dir", dir, "-http-addr", "127.0.0.1:0", "-coap-addr", "127.0.0.1:0", "-coaps-addr", "",
+	cmd := selfCommand("serve", "-data-dir", dir, "-http-addr", "127.0.0.1:0", "-coap-addr", "127.0.0.1:0", "-coaps-addr", "127.0.0.1:0",
 		"-api-addr", "127.0.0.1:0", "-api-token", token, "-push-url", pushURL, "-log-level", "warn")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -295,7 +302,7 @@ func startGateway(ctx context.Context, parent, pushURL string, stderr io.Writer)
 				f[k] = v
 			}
 		}
-		c.target = loadtest.Target{API: f["api"], Token: token, DM: f["dm"], CoAP: f["coap"], PID: cmd.Process.Pid}
+		c.target = loadtest.Target{API: f["api"], Token: token, DM: f["dm"], CoAP: f["coap"], CoAPS: f["coaps"], PID: cmd.Process.Pid}
 		return c, nil
 	case <-c.done:
 		return nil, errors.New("bench: the gateway ended before serving")

@@ -25,7 +25,7 @@ func TestBench(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "bench.json")
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"bench", "-concurrency", "4", "-duration", "300ms", "-rounds", "1", "-devices", "8",
-		"-image", "8192", "-fleet", "6", "-idle", "6", "-in-flight", "6", "-json", out}, nil, &stdout, &stderr)
+		"-image", "8192", "-fleet", "6", "-idle", "6", "-in-flight", "6", "-dtls", "0.5", "-json", out}, nil, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout.String(), stderr.String())
 	}
@@ -51,8 +51,8 @@ func TestBench(t *testing.T) {
 		if r.Value <= 0 || !strings.HasPrefix(r.Command, "fumo-gw bench ") {
 			t.Errorf("%s: value %v, command %q", r.Scenario, r.Value, r.Command)
 		}
-		if r.Scenario == "campaign" && (r.Extra["succeeded"] != 6 || r.Extra["gateway peak RSS MiB"] <= 0) {
-			t.Errorf("campaign: %v", r.Extra)
+		if r.Scenario == "campaign" && (r.Extra["succeeded"] != 6 || r.Extra["gateway peak RSS MiB"] <= 0 || r.Params["dtls"] != 0.5) {
+			t.Errorf("campaign: %v %v", r.Extra, r.Params)
 		}
 	}
 }
@@ -66,6 +66,8 @@ func TestBenchBounds(t *testing.T) {
 		{"bench", "nosuch"},
 		{"bench", "-concurrency", "100000", "-json", "", "register"},
 		{"bench", "-fleet", "50000", "-json", "", "campaign"},
+		{"bench", "-dtls", "2", "-json", "", "campaign"},
+		{"bench", "-coaps", "198.51.100.1:5684", "campaign"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), args, nil, &stdout, &stderr); code == 0 {
