@@ -1,16 +1,15 @@
 package bridge_test
 
 import (
-	"bufio"
 	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/fumo-gw/fumo-gw/loadtest"
 	"github.com/fumo-gw/fumo-gw/sim"
 )
 
@@ -55,7 +54,7 @@ func BenchmarkCampaign(b *testing.B) {
 		}
 		wall := time.Since(start)
 		b.StopTimer()
-		rss := peakRSS(child.cmd.Process.Pid)
+		rss := loadtest.ProcessMemory(child.cmd.Process.Pid, "VmHWM")
 		var w0, c0, w1, c1 int64
 		fmt.Sscanf(started, "STARTED %d %d", &w0, &c0)
 		fmt.Sscanf(child.last, "DONE %d %d", &w1, &c1)
@@ -67,21 +66,4 @@ func BenchmarkCampaign(b *testing.B) {
 		b.ReportMetric(float64(w1-w0)/float64(n), "writes/job")
 		b.ReportMetric(float64(c1-c0)/float64(n), "fsyncs/job")
 	}
-}
-
-// peakRSS reads a process's high-water resident set (Linux).
-func peakRSS(pid int) int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }

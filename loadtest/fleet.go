@@ -246,7 +246,7 @@ func Campaign(ctx context.Context, t Target, o FleetOptions) (Result, error) {
 		return Result{}, err
 	}
 	defer f.close()
-	rssBefore := rss(t.PID, "VmRSS")
+	rssBefore := ProcessMemory(t.PID, "VmRSS")
 
 	start := time.Now()
 	p, err := c.CreateCampaign(ctx, bridge.CampaignRequest{ID: o.Prefix + "-campaign", PackageID: pkgID, Devices: interleave(f.ids, o.DM), MaxInFlight: o.InFlight})
@@ -272,7 +272,7 @@ func Campaign(ctx context.Context, t Target, o FleetOptions) (Result, error) {
 			return Result{}, fmt.Errorf("campaign: stalled at %d of %d jobs finished (%v)", p.Finished(), p.Devices, p.Jobs)
 		}
 		if time.Since(last) > 10*time.Second {
-			o.Progress("campaign: %d of %d jobs finished, %d in flight, gateway RSS %d MiB", p.Finished(), p.Devices, p.InFlight(), rss(t.PID, "VmRSS")>>20)
+			o.Progress("campaign: %d of %d jobs finished, %d in flight, gateway RSS %d MiB", p.Finished(), p.Devices, p.InFlight(), ProcessMemory(t.PID, "VmRSS")>>20)
 			last = time.Now()
 		}
 	}
@@ -293,7 +293,7 @@ func Campaign(ctx context.Context, t Target, o FleetOptions) (Result, error) {
 		Params: map[string]any{"dm": o.DM, "lwm2m": o.LwM2M, "dtls": o.DTLS, "image": o.ImageSize, "in_flight": o.InFlight},
 		Extra: map[string]float64{"wall s": wall.Seconds(), "succeeded": float64(p.Jobs[fleet.JobSucceeded]),
 			"failed": float64(p.Jobs[fleet.JobFailed] + p.Jobs[fleet.JobCancelled]), "image MiB/s served": float64(n) * float64(o.ImageSize) / (1 << 20) / wall.Seconds()}}
-	if hwm := rss(t.PID, "VmHWM"); hwm > 0 {
+	if hwm := ProcessMemory(t.PID, "VmHWM"); hwm > 0 {
 		r.Extra["gateway peak RSS MiB"] = float64(hwm) / (1 << 20)
 		r.Extra["gateway RSS before MiB"] = float64(rssBefore) / (1 << 20)
 		r.Target = "all succeed, peak RSS < 1 GiB"
@@ -378,14 +378,14 @@ func Idle(ctx context.Context, t Target, o FleetOptions) (Result, error) {
 // settledRSS reads a process's resident memory once it stops changing
 // much (the gateway finishes handling what just arrived).
 func settledRSS(ctx context.Context, pid int) int64 {
-	prev := rss(pid, "VmRSS")
+	prev := ProcessMemory(pid, "VmRSS")
 	for range 20 {
 		select {
 		case <-ctx.Done():
 			return prev
 		case <-time.After(500 * time.Millisecond):
 		}
-		cur := rss(pid, "VmRSS")
+		cur := ProcessMemory(pid, "VmRSS")
 		if d := cur - prev; d < 1<<20 && d > -(1<<20) {
 			return cur
 		}
@@ -394,9 +394,10 @@ func settledRSS(ctx context.Context, pid int) int64 {
 	return prev
 }
 
-// rss reads a field (VmRSS, VmHWM) of /proc/<pid>/status, in bytes; 0
-// when unknown.
-func rss(pid int, field string) int64 {
+// ProcessMemory reads a memory field (VmRSS, VmHWM) of
+// /proc/<pid>/status, in bytes; 0 when unknown (not Linux, no such
+// process).
+func ProcessMemory(pid int, field string) int64 {
 	if pid <= 0 {
 		return 0
 	}
