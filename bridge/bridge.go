@@ -421,6 +421,10 @@ type JobRequest struct {
 	Operation fleet.Operation `json:"operation,omitempty"` // default download_and_update
 	Delivery  fleet.Delivery  `json:"delivery,omitempty"`  // default pull
 	Deadline  time.Time       `json:"deadline,omitzero"`
+	// Verify, when set, switches the firmware version check after a
+	// successful update on or off for this job (default: the package's
+	// setting, else on).
+	Verify *bool `json:"verify,omitempty"`
 }
 
 // CreateJob checks a job against its device and package, stores it
@@ -430,7 +434,7 @@ func (b *Bridge) CreateJob(ctx context.Context, r JobRequest) (fleet.Job, error)
 		r.ID = newID("job")
 	}
 	j := fleet.Job{ID: r.ID, DeviceID: r.DeviceID, PackageID: r.PackageID, Operation: r.Operation, Delivery: r.Delivery,
-		State: fleet.JobQueued, Deadline: r.Deadline}
+		State: fleet.JobQueued, Deadline: r.Deadline, Verify: r.Verify}
 	if j.Operation == "" {
 		j.Operation = fleet.OpDownloadAndUpdate
 	}

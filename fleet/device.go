@@ -46,6 +46,12 @@ type DMInfo struct {
 	Password       Secret            `json:"password"`
 	ServerID       string            `json:"server_id,omitempty"`
 	ServerPassword Secret            `json:"server_password,omitempty"`
+	// ServerAuth is how the server proves itself to the device (the DM
+	// account's server credential type, DMAcc AppAuth SRVCRED), which may
+	// differ from Auth (the client's, CLCRED). Empty: the same as Auth. A
+	// device that refuses the server's credentials with a challenge naming
+	// another type changes it.
+	ServerAuth DMAuth `json:"server_auth,omitempty"`
 	ClientNonce    []byte            `json:"client_nonce,omitempty"` // issued by the server for the device's next credential
 	ServerNonce    []byte            `json:"server_nonce,omitempty"` // issued by the device for the server's credential
 	DevInfo        map[string]string `json:"dev_info,omitempty"`
@@ -55,6 +61,18 @@ type DMInfo struct {
 	// session arrives.
 	TriggerSessionID string `json:"trigger_session_id,omitempty"`
 }
+
+// ServerAuthType is the type of the server's credentials towards the
+// device: ServerAuth, or Auth when it is not set.
+func (m *DMInfo) ServerAuthType() DMAuth {
+	if m.ServerAuth != "" {
+		return m.ServerAuth
+	}
+	return m.Auth
+}
+
+// Valid reports whether a is a known DM authentication type.
+func (a DMAuth) Valid() bool { return a == DMAuthBasic || a == DMAuthMD5 || a == DMAuthHMAC }
 
 // LwM2MInfo is what an LwM2M device needs.
 type LwM2MInfo struct {
@@ -110,10 +128,11 @@ func (d *Device) Validate() error {
 		if strings.TrimSpace(d.DM.DeviceID) == "" {
 			return invalid("device %s: empty dm device id", d.ID)
 		}
-		switch d.DM.Auth {
-		case DMAuthBasic, DMAuthMD5, DMAuthHMAC:
-		default:
+		if !d.DM.Auth.Valid() {
 			return invalid("device %s: dm auth %q, want basic, md5 or hmac", d.ID, d.DM.Auth)
+		}
+		if a := d.DM.ServerAuth; a != "" && !a.Valid() {
+			return invalid("device %s: dm server auth %q, want basic, md5 or hmac", d.ID, a)
 		}
 		if d.DM.Username == "" || d.DM.Password.Empty() {
 			return invalid("device %s: dm credentials need a username and a password", d.ID)

@@ -3,6 +3,7 @@ package fleet
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -39,12 +40,31 @@ type DMCommand struct {
 	BlobSize  int64          `json:"blob_size,omitempty"` // set by the store from the package
 	State     DMCommandState `json:"state"`
 	SessionID string         `json:"session_id,omitempty"` // the session it was last sent in
-	Attempts  int            `json:"attempts,omitempty"`   // sessions it was sent in
+	// SessionToken tells that session apart from an earlier one with the
+	// same SessionID (devices that always send SessionID 1).
+	SessionToken string `json:"session_token,omitempty"`
+	Attempts     int    `json:"attempts,omitempty"` // sessions it was sent in
+	// AtMostOnce marks a command the device may act on without the
+	// gateway hearing of it (a FUMO Exec): once sent, it is never sent
+	// again; when its session ends without its Status it finishes failed
+	// with an error starting with UnansweredPrefix, and its owner decides
+	// (a FUMO driver reads the device's state first).
+	AtMostOnce bool `json:"at_most_once,omitempty"`
 	// Outcome is the device's answer (dm encodes it as JSON).
 	Outcome json.RawMessage `json:"outcome,omitempty"`
 	Error   string          `json:"error,omitempty"`
 	Created time.Time       `json:"created"`
 	Updated time.Time       `json:"updated"`
+}
+
+// UnansweredPrefix starts the Error of an AtMostOnce command whose session
+// ended without its Status.
+const UnansweredPrefix = "unanswered: "
+
+// Unanswered reports whether c is an AtMostOnce command that finished
+// without the device's answer.
+func (c *DMCommand) Unanswered() bool {
+	return c.State == DMCommandFailed && strings.HasPrefix(c.Error, UnansweredPrefix)
 }
 
 // Validate checks what the store needs of a new command.
@@ -72,7 +92,19 @@ type DMSession struct {
 	// session that has not (a package 1 refused 401/407, which anyone
 	// knowing the device id can send) does not end the device's
 	// authenticated session.
-	Authenticated bool      `json:"authenticated,omitempty"`
+	Authenticated bool `json:"authenticated,omitempty"`
+	// Source is the address (IP) the session's last message came from: a
+	// package 1 that reuses the SessionID of a session still open is
+	// taken as a new session only from the same source.
+	Source string `json:"source,omitempty"`
+	// The last client message taken (its MsgID and SHA-256) and the reply
+	// sent to it, stored before it was sent: a retransmission of that
+	// message (a client that lost the reply) gets the same bytes again.
+	LastMsgID     string    `json:"last_msg_id,omitempty"`
+	LastBodySum   []byte    `json:"last_body_sum,omitempty"`
+	LastReply     []byte    `json:"last_reply,omitempty"`
+	LastReplyType string    `json:"last_reply_type,omitempty"` // HTTP Content-Type
+	LastReplyHMAC string    `json:"last_reply_hmac,omitempty"` // x-syncml-hmac of the reply
 	Updated       time.Time `json:"updated"`
 }
 
@@ -86,6 +118,12 @@ type DMStep struct {
 	Sent     []string
 	Requeue  []string
 	Finished []DMCommand
+	// Resent are commands sent again in the same session (the device
+	// refused the server's credentials and ran none of them).
+	Resent []string
+	// Enrol, when set, is a device to create first (auto-enrolment, once
+	// the device has authenticated); Session.DeviceID is its id.
+	Enrol *Device
 	// Device, when set, changes the device record (nonces, DevInfo).
 	Device func(*Device) error
 }

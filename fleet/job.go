@@ -99,6 +99,9 @@ const (
 	ReasonTimeout            Reason = "timeout"
 	ReasonAuth               Reason = "auth"
 	ReasonUnknown            Reason = "unknown"
+	// ReasonUnsupported: the device cannot run the job at all (a DM
+	// device without a FUMO object).
+	ReasonUnsupported Reason = "unsupported"
 )
 
 // NativeCode is a protocol's own result: a FUMO result code (protocol dm)
@@ -131,6 +134,10 @@ type Job struct {
 	StepDeadline time.Time    `json:"step_deadline,omitzero"`
 	Reason       Reason       `json:"reason,omitempty"`
 	Native       []NativeCode `json:"native,omitempty"`
+	// Verify, when set, says whether the device's firmware version is
+	// checked after a successful update; unset takes the package's
+	// setting (see VerifyVersion).
+	Verify *bool `json:"verify,omitempty"`
 	Created      time.Time    `json:"created"`
 	Updated      time.Time    `json:"updated"`
 	History      []Transition `json:"history,omitempty"`

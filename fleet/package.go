@@ -14,6 +14,10 @@ type Package struct {
 	Size        int64     `json:"size"`
 	SHA256      string    `json:"sha256"` // lowercase hex
 	ContentType string    `json:"content_type,omitempty"`
+	// Verify, when set, says whether jobs with this package check the
+	// device's firmware version after a successful update (default yes);
+	// a job's own setting wins.
+	Verify *bool `json:"verify,omitempty"`
 	Created     time.Time `json:"created"`
 }
 

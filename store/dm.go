@@ -39,39 +39,64 @@ func (s *Store) EnqueueDMCommand(ctx context.Context, c fleet.DMCommand) (fleet.
 	if err := c.Validate(); err != nil {
 		return c, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	err := s.update(ctx, func(tx *bolt.Tx) error {
-		d, err := getDevice(tx, c.DeviceID)
-		if err != nil {
-			return err
-		}
-		if d.Protocol != fleet.ProtocolDM {
-			return fmt.Errorf("store: device %s is not a DM device: %w", d.ID, ErrInvalid)
-		}
-		c.BlobSize = 0
-		if c.Blob != "" {
-			var p fleet.Package
-			if err := getJSON(tx.Bucket(bucketPackages), c.Blob, &p); err != nil {
-				return fmt.Errorf("store: package %s: %w", c.Blob, err)
-			}
-			c.BlobSize = p.Size
-		}
-		b := tx.Bucket(bucketDMCommands)
-		if b.Get([]byte(c.ID)) != nil {
-			return fmt.Errorf("store: dm command %s: %w", c.ID, ErrExists)
-		}
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		now := s.opts.Now().UTC()
-		c.Seq, c.State, c.Created, c.Updated = seq, fleet.DMCommandPending, now, now
-		c.SessionID, c.Attempts, c.Outcome, c.Error = "", 0, nil, ""
-		if err := putJSON(b, c.ID, c); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketDMQueue).Put(seqKey(c.DeviceID, seq), []byte(c.ID))
+	err := s.update(ctx, func(tx *bolt.Tx) (err error) {
+		c, err = s.enqueue(tx, c)
+		return err
 	})
 	return c, err
+}
+
+// enqueue is EnqueueDMCommand inside tx; c is validated.
+func (s *Store) enqueue(tx *bolt.Tx, c fleet.DMCommand) (fleet.DMCommand, error) {
+	d, err := getDevice(tx, c.DeviceID)
+	if err != nil {
+		return c, err
+	}
+	if d.Protocol != fleet.ProtocolDM {
+		return c, fmt.Errorf("store: device %s is not a DM device: %w", d.ID, ErrInvalid)
+	}
+	c.BlobSize = 0
+	if c.Blob != "" {
+		var p fleet.Package
+		if err := getJSON(tx.Bucket(bucketPackages), c.Blob, &p); err != nil {
+			return c, fmt.Errorf("store: package %s: %w", c.Blob, err)
+		}
+		c.BlobSize = p.Size
+	}
+	b := tx.Bucket(bucketDMCommands)
+	if b.Get([]byte(c.ID)) != nil {
+		return c, fmt.Errorf("store: dm command %s: %w", c.ID, ErrExists)
+	}
+	seq, err := b.NextSequence()
+	if err != nil {
+		return c, err
+	}
+	now := s.opts.Now().UTC()
+	c.Seq, c.State, c.Created, c.Updated = seq, fleet.DMCommandPending, now, now
+	c.SessionID, c.SessionToken, c.Attempts, c.Outcome, c.Error = "", "", 0, nil, ""
+	if err := putJSON(b, c.ID, c); err != nil {
+		return c, err
+	}
+	if err := tx.Bucket(bucketDMCmdDevice).Put(indexKey(c.DeviceID, c.ID), nil); err != nil {
+		return c, err
+	}
+	return c, tx.Bucket(bucketDMQueue).Put(seqKey(c.DeviceID, seq), []byte(c.ID))
+}
+
+// indexDMCommandsByDevice is the migration to schema 3: every stored DM
+// command gets its entry in the per-device index.
+func indexDMCommandsByDevice(tx *bolt.Tx) error {
+	idx, err := tx.CreateBucketIfNotExists(bucketDMCmdDevice)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketDMCommands).ForEach(func(k, v []byte) error {
+		var c fleet.DMCommand
+		if err := json.Unmarshal(v, &c); err != nil {
+			return fmt.Errorf("dm command %s: %w", k, err)
+		}
+		return idx.Put(indexKey(c.DeviceID, c.ID), nil)
+	})
 }
 
 // DMCommand returns one queued command with its state and outcome.
@@ -139,9 +164,28 @@ func (s *Store) CommitDMStep(ctx context.Context, st fleet.DMStep) error {
 	if ss.DeviceID == "" || ss.SessionID == "" || ss.Token == "" {
 		return fmt.Errorf("store: dm session without device, id or token: %w", ErrInvalid)
 	}
+	if e := st.Enrol; e != nil {
+		if e.ID != ss.DeviceID {
+			return fmt.Errorf("store: enrolled device %s is not the session's %s: %w", e.ID, ss.DeviceID, ErrInvalid)
+		}
+		if err := validateDevice(e); err != nil {
+			return err
+		}
+	}
 	// The function may run more than once: it only reads its inputs.
 	return s.grouped(ctx, func(tx *bolt.Tx) error {
 		now := s.opts.Now().UTC()
+		if e := st.Enrol; e != nil {
+			nd := *e
+			nd.DM = cloneDM(e.DM)
+			nd.Created, nd.Updated = now, now
+			if tx.Bucket(bucketDevices).Get([]byte(nd.ID)) != nil {
+				return fmt.Errorf("store: device %s: %w", nd.ID, ErrExists)
+			}
+			if err := putDevice(tx, nil, &nd); err != nil {
+				return err
+			}
+		}
 		d, err := getDevice(tx, ss.DeviceID)
 		if err != nil {
 			return err
@@ -223,11 +267,25 @@ func (s *Store) CommitDMStep(ctx context.Context, st fleet.DMStep) error {
 		}
 		for _, id := range st.Sent {
 			err := change(id, false, func(c *fleet.DMCommand) error {
-				if c.State == fleet.DMCommandSent && c.SessionID == ss.SessionID {
+				switch {
+				case c.State == fleet.DMCommandSent && SentIn(c, ss):
 					return fmt.Errorf("store: dm command %s already sent in session %s: %w", id, ss.SessionID, ErrStale)
+				case c.State == fleet.DMCommandSent && c.AtMostOnce:
+					return fmt.Errorf("store: dm command %s is sent at most once: %w", id, ErrStale)
 				}
-				c.State, c.SessionID = fleet.DMCommandSent, ss.SessionID
+				c.State, c.SessionID, c.SessionToken = fleet.DMCommandSent, ss.SessionID, ss.Token
 				c.Attempts++
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		for _, id := range st.Resent {
+			err := change(id, false, func(c *fleet.DMCommand) error {
+				if c.State != fleet.DMCommandSent || !SentIn(c, ss) {
+					return fmt.Errorf("store: dm command %s was not sent in session %s: %w", id, ss.SessionID, ErrStale)
+				}
 				return nil
 			})
 			if err != nil {
@@ -259,7 +317,17 @@ func (s *Store) CommitDMStep(ctx context.Context, st fleet.DMStep) error {
 	})
 }
 
-// deleteDMState removes a device's sessions and queued commands.
+// SentIn reports whether c was last sent in the session ss (told apart
+// from an earlier session with the same SessionID by its token).
+func SentIn(c *fleet.DMCommand, ss fleet.DMSession) bool {
+	if c.SessionToken != "" {
+		return c.SessionToken == ss.Token
+	}
+	return c.SessionID == ss.SessionID // stored before tokens were kept
+}
+
+// deleteDMState removes a device's sessions and its commands, finished
+// ones included.
 func deleteDMState(tx *bolt.Tx, deviceID string) error {
 	p := append([]byte(deviceID), 0)
 	var keys, tokens [][]byte
@@ -280,17 +348,23 @@ func deleteDMState(tx *bolt.Tx, deviceID string) error {
 			return err
 		}
 	}
-	var qkeys, ids [][]byte
+	var qkeys [][]byte
 	q := tx.Bucket(bucketDMQueue)
 	qc := q.Cursor()
-	for k, v := qc.Seek(p); k != nil && len(k) == len(p)+8 && string(k[:len(p)]) == string(p); k, v = qc.Next() {
-		qkeys, ids = append(qkeys, append([]byte(nil), k...)), append(ids, append([]byte(nil), v...))
+	for k, _ := qc.Seek(p); k != nil && len(k) == len(p)+8 && string(k[:len(p)]) == string(p); k, _ = qc.Next() {
+		qkeys = append(qkeys, append([]byte(nil), k...))
 	}
-	for i := range qkeys {
-		if err := q.Delete(qkeys[i]); err != nil {
+	for _, k := range qkeys {
+		if err := q.Delete(k); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketDMCommands).Delete(ids[i]); err != nil {
+	}
+	idx := tx.Bucket(bucketDMCmdDevice)
+	for _, id := range indexIDs(idx, deviceID, "", 0) {
+		if err := tx.Bucket(bucketDMCommands).Delete([]byte(id)); err != nil {
+			return err
+		}
+		if err := idx.Delete(indexKey(deviceID, id)); err != nil {
 			return err
 		}
 	}
@@ -340,35 +414,40 @@ func (s *Store) ReadPackageAt(ctx context.Context, id string, p []byte, off int6
 // sent again in a later session), an answered one is left as it is.
 func (s *Store) WithdrawDMCommands(ctx context.Context, why string, force bool, ids ...string) error {
 	return s.update(ctx, func(tx *bolt.Tx) error {
-		cmds := tx.Bucket(bucketDMCommands)
-		now := s.opts.Now().UTC()
-		var pending []fleet.DMCommand
-		for _, id := range ids {
-			c, err := getDMCommand(tx, id)
-			if errors.Is(err, ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			switch {
-			case (c.State == fleet.DMCommandSent || c.State == fleet.DMCommandDone) && !force:
-				return fmt.Errorf("store: dm command %s was sent in session %s: %w", id, c.SessionID, ErrStale)
-			case c.State == fleet.DMCommandPending, c.State == fleet.DMCommandSent:
-				pending = append(pending, c)
-			}
-		}
-		for _, c := range pending {
-			if err := tx.Bucket(bucketDMQueue).Delete(seqKey(c.DeviceID, c.Seq)); err != nil {
-				return err
-			}
-			c.State, c.Error, c.Updated = fleet.DMCommandFailed, withdrawnPrefix+why, now
-			if err := putJSON(cmds, c.ID, c); err != nil {
-				return err
-			}
-		}
-		return nil
+		return s.withdraw(tx, why, force, ids)
 	})
+}
+
+// withdraw is WithdrawDMCommands inside tx.
+func (s *Store) withdraw(tx *bolt.Tx, why string, force bool, ids []string) error {
+	cmds := tx.Bucket(bucketDMCommands)
+	now := s.opts.Now().UTC()
+	var pending []fleet.DMCommand
+	for _, id := range ids {
+		c, err := getDMCommand(tx, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case (c.State == fleet.DMCommandSent || c.State == fleet.DMCommandDone) && !force:
+			return fmt.Errorf("store: dm command %s was sent in session %s: %w", id, c.SessionID, ErrStale)
+		case c.State == fleet.DMCommandPending, c.State == fleet.DMCommandSent:
+			pending = append(pending, c)
+		}
+	}
+	for _, c := range pending {
+		if err := tx.Bucket(bucketDMQueue).Delete(seqKey(c.DeviceID, c.Seq)); err != nil {
+			return err
+		}
+		c.State, c.Error, c.Updated = fleet.DMCommandFailed, withdrawnPrefix+why, now
+		if err := putJSON(cmds, c.ID, c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 const withdrawnPrefix = "withdrawn: "

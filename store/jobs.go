@@ -233,3 +233,59 @@ func (s *Store) JobsOfDevice(ctx context.Context, deviceID string) ([]fleet.Job,
 func (s *Store) JobsInState(ctx context.Context, state fleet.JobState) ([]fleet.Job, error) {
 	return s.Jobs(ctx, JobFilter{State: state})
 }
+
+// DMWork is what a job step does to its device's DM queue, in the same
+// transaction as the step: commands to queue (fleet.DMCommand as
+// EnqueueDMCommand takes them; one whose id exists is skipped, so that a
+// driver repeating itself queues once) and commands to withdraw (as
+// WithdrawDMCommands does, with Why and Force).
+type DMWork struct {
+	Enqueue  []fleet.DMCommand
+	Withdraw []string
+	Why      string
+	Force    bool
+}
+
+// StepJob commits a job's transition from -> to together with its DM
+// queue work, all or nothing: a cancel cannot land between a job's move
+// and the commands that go with it. With from == to there is no
+// transition (no history entry, mutate not called): the work is done only
+// while the job is still in from. ErrStale when the job is elsewhere.
+func (s *Store) StepJob(ctx context.Context, id string, from, to fleet.JobState, note string, mutate func(*fleet.Job) error, w DMWork) (fleet.Job, error) {
+	for i := range w.Enqueue {
+		if err := w.Enqueue[i].Validate(); err != nil {
+			return fleet.Job{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+	}
+	var j fleet.Job
+	err := s.update(ctx, func(tx *bolt.Tx) (err error) {
+		if from == to {
+			if j, err = getJob(tx, id); err != nil {
+				return err
+			}
+			if j.State != from {
+				return fmt.Errorf("store: job %s is %s, not %s: %w", id, j.State, from, ErrStale)
+			}
+		} else if j, err = s.transition(tx, Transition{JobID: id, From: from, To: to, Note: note, Mutate: mutate}); err != nil {
+			return err
+		}
+		if len(w.Withdraw) > 0 {
+			if err := s.withdraw(tx, w.Why, w.Force, w.Withdraw); err != nil {
+				return err
+			}
+		}
+		for _, c := range w.Enqueue {
+			if c.DeviceID != j.DeviceID {
+				return fmt.Errorf("store: job %s: a command for device %s: %w", id, c.DeviceID, ErrInvalid)
+			}
+			if tx.Bucket(bucketDMCommands).Get([]byte(c.ID)) != nil {
+				continue
+			}
+			if _, err := s.enqueue(tx, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return j, err
+}

@@ -177,6 +177,11 @@ func (s *Store) DeletePackage(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
+		if model, err := releaseOf(tx, id); err != nil {
+			return err
+		} else if model != "" {
+			return fmt.Errorf("store: package %s is the release of model %s: %w", id, model, ErrInUse)
+		}
 		if err := tx.Bucket(bucketBlobs).DeleteBucket([]byte(id)); err != nil {
 			return err
 		}

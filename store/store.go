@@ -14,7 +14,7 @@ import (
 )
 
 // SchemaVersion is the layout this code writes.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 var (
 	bucketMeta        = []byte("meta")
@@ -36,10 +36,14 @@ var (
 	bucketDMSessions  = []byte("dm_sessions")
 	bucketDMTokens    = []byte("dm_session_tokens")
 	bucketDevPSK      = []byte("dev_psk")
+	bucketModels      = []byte("models")
+	// bucketDMCmdDevice indexes every DM command (finished ones too) by
+	// device, so that a deleted device takes its commands with it.
+	bucketDMCmdDevice = []byte("dm_cmd_device")
 
 	allBuckets = [][]byte{bucketMeta, bucketDevices, bucketDevProtocol, bucketDevModel, bucketDevDMID, bucketDevEndpoint,
 		bucketPackages, bucketPkgStaging, bucketBlobs, bucketJobs, bucketJobState, bucketJobDevice, bucketJobCampaign, bucketCampaigns,
-		bucketDMCommands, bucketDMQueue, bucketDMSessions, bucketDMTokens, bucketDevPSK}
+		bucketDMCommands, bucketDMQueue, bucketDMSessions, bucketDMTokens, bucketDevPSK, bucketModels, bucketDMCmdDevice}
 	keySchema = []byte("schema")
 )
 
@@ -65,7 +69,7 @@ type Options struct {
 // DefaultOptions are the settings Open uses for a nil *Options.
 func DefaultOptions() Options {
 	return Options{Timeout: 5 * time.Second, ChunkSize: 64 << 10, Logger: slog.New(slog.DiscardHandler), Now: time.Now,
-		Migrations: map[int]Migration{2: indexPSKIdentities}}
+		Migrations: map[int]Migration{2: indexPSKIdentities, 3: indexDMCommandsByDevice}}
 }
 
 // Store is the gateway's state in one bbolt file. Safe for concurrent use.
