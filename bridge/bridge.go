@@ -223,6 +223,11 @@ func (b *Bridge) tick(ctx context.Context) {
 	}
 	b.startQueued(ctx, now, running)
 	b.watch(ctx, now)
+	for _, t := range b.cfg.Targets {
+		if w, ok := t.(Watcher); ok {
+			w.Watch(ctx, now)
+		}
+	}
 	for _, c := range running {
 		if err := b.schedule(ctx, c, now); err != nil && ctx.Err() == nil {
 			b.log.Error("bridge: campaign", "campaign", c.ID, "err", err)

@@ -17,6 +17,8 @@ import (
 type DMQueue interface {
 	fumo.Queue
 	Enqueue(ctx context.Context, deviceID string, cmd syncml.Command, blob string) (string, error)
+	EnqueueAs(ctx context.Context, id, deviceID string, cmd syncml.Command, blob string) error
+	Withdraw(ctx context.Context, why string, force bool, ids ...string) error
 }
 
 // DMConfig sets up a DMTarget.
@@ -28,8 +30,13 @@ type DMConfig struct {
 	PackageURL func(jobID, pkgID string) string
 	// Trigger wakes a device with a Package 0 when it has work.
 	Trigger bool
-	// Verify reads ./DevDetail/FwV after a successful update.
+	// Verify reads ./DevDetail/FwV after a successful update, unless the
+	// package or job says otherwise.
 	Verify bool
+	// ReportTimeout is how long a device's result alert may take after
+	// it accepted the Exec before its state is read (default
+	// fumo.DefaultReportTimeout).
+	ReportTimeout time.Duration
 	// Retry decides whether a failure gets another attempt (RetryPolicy.Retry).
 	Retry  func(j fleet.Job, reason fleet.Reason) (time.Time, bool)
 	Logger *slog.Logger
@@ -53,7 +60,7 @@ func NewDMTarget(cfg DMConfig) (*DMTarget, error) {
 	}
 	t := &DMTarget{cfg: cfg, waiters: map[string]chan dm.CommandResult{}}
 	drv, err := fumo.NewDriver(fumo.DriverConfig{Jobs: cfg.Jobs, Queue: cfg.Queue, PackageURL: cfg.PackageURL,
-		Trigger: cfg.Trigger, Verify: cfg.Verify, Retry: cfg.Retry, Listener: t, Logger: cfg.Logger})
+		Trigger: cfg.Trigger, Verify: cfg.Verify, Retry: cfg.Retry, ReportTimeout: cfg.ReportTimeout, Listener: t, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -132,6 +139,10 @@ func (t *DMTarget) Stop(ctx context.Context, jobID string, to fleet.JobState, re
 	return t.drv.Stop(ctx, jobID, to, reason, note, force, notBefore)
 }
 
+// Watch reads the state of devices whose result alert is overdue (the
+// bridge calls it every tick).
+func (t *DMTarget) Watch(ctx context.Context, now time.Time) { t.drv.Watch(ctx, now) }
+
 // Resume continues unfinished DM jobs.
 func (t *DMTarget) Resume(ctx context.Context) error { return t.drv.Resume(ctx) }
 
@@ -144,7 +155,11 @@ func (t *DMTarget) State(ctx context.Context, dev fleet.Device) (DeviceState, er
 	}
 	root := fumo.Root(dev.DM.FUMORoot)
 	if root == "" {
-		root = fumo.DefaultRoot
+		if m, err := t.cfg.Jobs.ModelSettings(ctx, dev.Model); err == nil && m.FUMORoot != "" {
+			root = fumo.Root(m.FUMORoot)
+		} else {
+			root = fumo.DefaultRoot
+		}
 	}
 	// The waiter is in place before the command can be answered.
 	id := fmt.Sprintf("state-%s-%d", dev.ID, time.Now().UnixNano())

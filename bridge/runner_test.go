@@ -130,29 +130,49 @@ func TestRetryThenFail(t *testing.T) {
 	}
 }
 
-// TestStepTimeout: a device that never reports is given up on after the
+// TestStepTimeout: a device that never calls in is given up on after the
 // step's timeout: retried once (a fresh attempt), then failed with reason
-// timeout; a job past its deadline fails at once.
+// timeout. A DM device that accepted the Exec and never reports is not
+// retried (another attempt would download again because an alert was
+// lost): its job fails. A job past its deadline fails at once.
 func TestStepTimeout(t *testing.T) {
 	h := newHarness(t, 4<<10, func(c *gateway.Config) {
 		c.Retry = bridge.RetryPolicy{MaxAttempts: 2, Backoff: 50 * time.Millisecond}
-		c.StepTimeouts = map[fleet.JobState]time.Duration{fleet.JobUpdating: 500 * time.Millisecond}
+		c.StepTimeouts = map[fleet.JobState]time.Duration{fleet.JobUpdating: 500 * time.Millisecond, fleet.JobWaitingDevice: 500 * time.Millisecond}
 	})
-	h.addDM("dm-1", sim.FaultNone)
-	h.fumos["dm-1"].Delay = time.Hour // downloads, never reports
-	if _, err := h.gw.Bridge.CreateJob(ctx, bridge.JobRequest{ID: "j1", DeviceID: "dm-1", PackageID: "fw2"}); err != nil {
+	if _, err := h.gw.Store.CreateDevice(ctx, fleet.Device{ID: "dm-quiet", Protocol: fleet.ProtocolDM, Model: "Quiet",
+		DM: &fleet.DMInfo{DeviceID: "IMEI:quiet", Auth: fleet.DMAuthMD5, Username: "q", Password: fleet.Secret("q"), FUMORoot: "./FwUpdate/1"}}); err != nil {
 		t.Fatal(err)
 	}
-	j := h.waitJob("j1", 30*time.Second)
+	if _, err := h.gw.Bridge.CreateJob(ctx, bridge.JobRequest{ID: "j0", DeviceID: "dm-quiet", PackageID: "fw2"}); err != nil {
+		t.Fatal(err)
+	}
+	j := h.waitJob("j0", 30*time.Second)
 	if j.State != fleet.JobFailed || j.Reason != fleet.ReasonTimeout || j.Attempts != 2 {
 		t.Fatalf("job %s %s attempts %d: %+v", j.State, j.Reason, j.Attempts, j.History)
 	}
 	retried := false
 	for _, tr := range j.History {
-		retried = retried || tr.To == fleet.JobQueued && strings.Contains(tr.Note, "no progress in updating")
+		retried = retried || tr.To == fleet.JobQueued && strings.Contains(tr.Note, "no progress in waiting_device")
 	}
 	if !retried {
 		t.Errorf("no retry after the first timeout: %+v", j.History)
+	}
+	if q, _ := h.gw.Store.DMCommands(ctx, "dm-quiet"); len(q) != 0 {
+		t.Errorf("commands left for the device: %+v", q)
+	}
+
+	h.addDM("dm-1", sim.FaultNone)
+	h.fumos["dm-1"].Delay = time.Hour // downloads, never reports
+	if _, err := h.gw.Bridge.CreateJob(ctx, bridge.JobRequest{ID: "j1", DeviceID: "dm-1", PackageID: "fw2"}); err != nil {
+		t.Fatal(err)
+	}
+	j = h.waitJob("j1", 30*time.Second)
+	if j.State != fleet.JobFailed || j.Reason != fleet.ReasonTimeout || j.Attempts != 1 {
+		t.Fatalf("job %s %s attempts %d: %+v", j.State, j.Reason, j.Attempts, j.History)
+	}
+	if last := j.History[len(j.History)-1]; last.From != fleet.JobUpdating || !strings.Contains(last.Note, "not retried") {
+		t.Errorf("timed out in updating: %+v", last)
 	}
 
 	// The job's own deadline ends it whatever the step, without retry.

@@ -41,6 +41,13 @@ type Target interface {
 	OnReport(func(context.Context, Report))
 }
 
+// Watcher is a Target that looks at its jobs now and then, beyond the
+// bridge's step timeouts (a DM device's result alert overdue); the bridge
+// calls Watch every tick.
+type Watcher interface {
+	Watch(ctx context.Context, now time.Time)
+}
+
 // DeviceState is a device's FUMO state, with the protocol's own values.
 type DeviceState struct {
 	FUMO fumo.State `json:"fumo_state"`

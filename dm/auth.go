@@ -77,8 +77,17 @@ type ClientAuth struct {
 	Username string
 	Password string
 	// Nonce is the nonce the server last issued to the device; the device's
-	// md5 credential or HMAC must be computed with it.
-	Nonce []byte
+	// md5 credential or HMAC must be computed with it. AltNonce, when set,
+	// is a nonce challenged in a message the server did not store (it
+	// failed authentication): credentials computed with it are taken too.
+	Nonce    []byte
+	AltNonce []byte
+}
+
+// verifies reports whether check passes with the device's nonce or its
+// alternative one.
+func (c ClientAuth) verifies(check func(nonce []byte) bool) bool {
+	return check(c.Nonce) || c.AltNonce != nil && check(c.AltNonce)
 }
 
 // AuthRequest is what Authenticate sees of one client message.
@@ -154,7 +163,7 @@ func Authenticate(dev ClientAuth, req AuthRequest, nonce func() ([]byte, error))
 		if err != nil {
 			return fail(err.Error())
 		}
-		if h.Username != dev.Username || !syncml.VerifyHMAC(h, dev.Password, dev.Nonce, req.Body) {
+		if h.Username != dev.Username || !dev.verifies(func(n []byte) bool { return syncml.VerifyHMAC(h, dev.Password, n, req.Body) }) {
 			return fail("HMAC does not verify")
 		}
 		// Every HMAC message is answered 200 with a fresh nonce, used once.
@@ -179,6 +188,12 @@ func Authenticate(dev ClientAuth, req AuthRequest, nonce func() ([]byte, error))
 	if err != nil || got != dev.Scheme {
 		return fail(fmt.Sprintf("credential type %q, want %s", typ, dev.Scheme))
 	}
+	// LocName is "used for" the user name (DM 1.2): real clients leave it
+	// out, and then the device's own user name is the one; a LocName that
+	// names someone else is refused.
+	if ln := req.Header.Source.LocName; ln != "" && ln != dev.Username {
+		return fail(fmt.Sprintf("LocName %q is not the device's user name", ln))
+	}
 	switch dev.Scheme {
 	case AuthBasic:
 		user, pass, err := syncml.ParseBasicCredential(cred.Data)
@@ -187,8 +202,7 @@ func Authenticate(dev ClientAuth, req AuthRequest, nonce func() ([]byte, error))
 		}
 		return AuthDecision{Status: 212, Accepted: true}, nil
 	case AuthMD5:
-		if req.Header.Source.LocName != dev.Username ||
-			!syncml.VerifyMD5Credential(dev.Username, dev.Password, dev.Nonce, cred.Data) {
+		if !dev.verifies(func(n []byte) bool { return syncml.VerifyMD5Credential(dev.Username, dev.Password, n, cred.Data) }) {
 			return fail("md5 credential does not match")
 		}
 		// 212 with the nonce for the next session.

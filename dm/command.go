@@ -1,10 +1,12 @@
 package dm
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/fumo-gw/fumo-gw/dm/syncml"
+	"github.com/fumo-gw/fumo-gw/fleet"
 )
 
 // ErrBadCommand: a command that cannot be queued (unknown kind, CmdID
@@ -80,3 +82,33 @@ func checkAll(cmds []syncml.Command) error {
 // codec requires them) and clear them again: the session numbers commands.
 func withCmdID(c syncml.Command) syncml.Command    { return setCmdIDs(c, "1") }
 func withoutCmdID(c syncml.Command) syncml.Command { return setCmdIDs(c, "") }
+
+// QueueRecord is cmd (no CmdIDs) as the store queues it for a device,
+// under id: for callers that queue commands in the same transaction as
+// their own state (a FUMO job's step). blob names a stored package whose
+// bytes become the Data of the command's only Item; atMostOnce marks a
+// command the device may act on without the server hearing of it (see
+// fleet.DMCommand.AtMostOnce).
+func QueueRecord(id, deviceID string, cmd syncml.Command, blob string, atMostOnce bool) (fleet.DMCommand, error) {
+	if blob != "" && len(commandItems(cmd)) != 1 {
+		return fleet.DMCommand{}, fmt.Errorf("%w: a blob needs a command with exactly one item", ErrBadCommand)
+	}
+	raw, err := EncodeCommand(cmd)
+	if err != nil {
+		return fleet.DMCommand{}, err
+	}
+	return fleet.DMCommand{ID: id, DeviceID: deviceID, Command: raw, Blob: blob, AtMostOnce: atMostOnce}, nil
+}
+
+// ResultOf is what became of a stored command (its outcome decoded).
+func ResultOf(c fleet.DMCommand) (CommandResult, error) {
+	r := CommandResult{ID: c.ID, DeviceID: c.DeviceID, State: c.State, Error: c.Error}
+	if len(c.Outcome) > 0 {
+		var o Outcome
+		if err := json.Unmarshal(c.Outcome, &o); err != nil {
+			return r, fmt.Errorf("dm: stored outcome of %s: %w", c.ID, err)
+		}
+		r.Outcome = &o
+	}
+	return r, nil
+}

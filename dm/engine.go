@@ -63,9 +63,15 @@ type StepOutput struct {
 	Reply   *syncml.Message
 	Session Session
 	// Nonce is the device's new nonce, ServerNonce the one the device gave
-	// for the server's credentials; nil keeps the stored one.
-	Nonce       []byte
-	ServerNonce []byte
+	// for the server's credentials and ServerScheme the type of server
+	// credentials it asked for (nil and 0 keep the stored ones). The
+	// server ones are set only once the device has authenticated.
+	Nonce        []byte
+	ServerNonce  []byte
+	ServerScheme AuthScheme
+	// Server is the server's identity as the reply presents it (HMAC
+	// servers sign the reply with it).
+	Server ServerAuth
 	// DevInfo are ./DevInfo values the device reported (node -> value).
 	DevInfo map[string]string
 	// Sent are queue entries now in the reply; Done the entries fully
@@ -74,6 +80,17 @@ type StepOutput struct {
 	// fit the device's MaxMsgSize.
 	Sent, Unanswered, TooLarge []string
 	Done                       []Outcome
+	// Resent are entries sent again in this session (the device refused
+	// the server's credentials on the message that carried them).
+	Resent []string
+	// Lost are AtMostOnce entries the device's final package left
+	// without a Status: the device may have acted on them; they are not
+	// sent again.
+	Lost []string
+	// Idle: the session ended because the server had nothing more to
+	// send (not an abort or a refusal), so commands queued once this
+	// step is stored may still go in the reply (Continue).
+	Idle bool
 	// Auth is the authentication decision, for logs and metrics.
 	Auth AuthDecision
 }
@@ -112,6 +129,14 @@ func Step(in StepInput) (StepOutput, error) {
 	}
 	out.Auth, out.Nonce = d, d.Nonce
 	r.status("0", "SyncHdr", d.Status, d.Chal, true)
+	// What the device says of the server's credentials counts even when
+	// its own fail: the server's next Cred must be one it accepts.
+	for _, c := range in.Msg.Body.Commands {
+		if st, ok := c.(*syncml.Status); ok && isHeaderStatus(st) {
+			r.serverStatus(st)
+		}
+	}
+	out.Server = r.srv
 	if !d.Accepted {
 		if d.Failed {
 			s.Failures++
@@ -144,7 +169,7 @@ func Step(in StepInput) (StepOutput, error) {
 		}
 		switch c := c.(type) {
 		case *syncml.Status:
-			r.takeStatus(c, &out)
+			r.takeStatus(c)
 		case *syncml.Results:
 			r.takeResults(c)
 		case *syncml.Alert:
@@ -189,6 +214,7 @@ func Step(in StepInput) (StepOutput, error) {
 	if in.Msg.Body.Final {
 		r.abandonLargeIn() // a final message ends the client's object
 	}
+	r.takeRefusal(&out)
 	out.Done = r.complete()
 
 	switch {
@@ -204,33 +230,76 @@ func Step(in StepInput) (StepOutput, error) {
 			s.LargeOut = nil // its chunk went unanswered: the object starts again later
 		}
 		for _, f := range s.Inflight {
-			if !contains(out.Unanswered, f.EntryID) {
+			lost := f.Once && !contains(out.Lost, f.EntryID)
+			switch {
+			case lost:
+				out.Lost = append(out.Lost, f.EntryID)
+			case !f.Once && !contains(out.Unanswered, f.EntryID):
 				out.Unanswered = append(out.Unanswered, f.EntryID)
 			}
 		}
 		s.Inflight, s.Partial = nil, nil
-		queue := in.Queue
-		if in.LoadQueue != nil {
-			if queue, err = in.LoadQueue(); err != nil {
-				return StepOutput{}, err
-			}
-		}
-		if err := r.addQueued(queue, &out); err != nil {
+		if err := r.sendQueued(&out); err != nil {
 			return StepOutput{}, err
 		}
-		if len(out.Sent) == 0 && !r.sentChunk {
+		if len(out.Sent) == 0 && len(out.Resent) == 0 && !r.sentChunk {
 			// Nothing more to say: statuses and Final end the session.
-			s.Ended = true
+			s.Ended, out.Idle = true, true
 			r.msg.Body.Final = true
 		} else {
 			r.msg.Body.Final = r.allSent
 		}
 	}
-	if out.ServerNonce == nil {
-		out.ServerNonce = r.serverNonce
+	if d.Accepted {
+		out.ServerNonce, out.ServerScheme = s.ServerNonce, s.ServerScheme
 	}
 	out.Reply, out.Session = r.msg, s
 	return out, nil
+}
+
+// sendQueued adds the device's queued commands to the reply: those not
+// sent yet, and those to send again (Session.Resend), unless the device
+// refused the server too often.
+func (r *reply) sendQueued(out *StepOutput) error {
+	if r.gaveUpOnServerAuth() {
+		r.allSent = true
+		return nil
+	}
+	queue := r.in.Queue
+	if r.in.LoadQueue != nil {
+		var err error
+		if queue, err = r.in.LoadQueue(); err != nil {
+			return err
+		}
+	}
+	resend := r.s.Resend
+	r.s.Resend = nil
+	var todo []QueuedCommand
+	for _, q := range queue {
+		if q.SentHere && !contains(resend, q.ID) {
+			continue // in flight in this session
+		}
+		todo = append(todo, q)
+	}
+	if err := r.addQueued(todo, out); err != nil {
+		return err
+	}
+	sent := out.Sent[:0]
+	for _, id := range out.Sent {
+		if contains(resend, id) {
+			out.Resent = append(out.Resent, id)
+		} else {
+			sent = append(sent, id)
+		}
+	}
+	out.Sent = sent
+	// Entries that did not fit wait for the next message.
+	for _, q := range todo {
+		if contains(resend, q.ID) && !contains(out.Resent, q.ID) && !contains(out.TooLarge, q.ID) {
+			r.s.Resend = append(r.s.Resend, q.ID)
+		}
+	}
+	return nil
 }
 
 func contains(list []string, s string) bool {
@@ -240,4 +309,33 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// Continue extends the reply of a step that ended the session for want of
+// anything to send (prev.Idle) with the commands queued since: typically
+// by result handlers that acted on the step's outcomes once the step was
+// stored (a read whose answer decides the next command). The session goes
+// on in the same reply; ok is false, and nothing changes, when there is
+// still nothing to send. in is the step's input (LoadQueue is called
+// again); the output's Sent and Resent are the entries added.
+func Continue(in StepInput, prev StepOutput) (out StepOutput, ok bool, err error) {
+	if !prev.Idle || prev.Reply == nil {
+		return prev, false, nil
+	}
+	s := prev.Session.clone()
+	s.Ended = false
+	msg := *prev.Reply
+	msg.Body.Commands = append([]syncml.Command(nil), prev.Reply.Body.Commands...)
+	msg.Body.Final = false
+	r := &reply{s: &s, in: in, msg: &msg, srv: prev.Server, answered: map[string]Inflight{}}
+	out = StepOutput{Reply: &msg, Server: prev.Server, Auth: prev.Auth}
+	if err := r.sendQueued(&out); err != nil {
+		return prev, false, err
+	}
+	if len(out.Sent) == 0 && len(out.Resent) == 0 && !r.sentChunk {
+		return prev, false, nil
+	}
+	msg.Body.Final = r.allSent
+	out.Session = s
+	return out, true, nil
 }

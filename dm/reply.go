@@ -8,12 +8,18 @@ import (
 
 // reply builds one server message inside Step.
 type reply struct {
-	s           *Session
-	in          StepInput
-	msg         *syncml.Message
-	allSent     bool
-	sentChunk   bool // a large object chunk is in the message
-	serverNonce []byte
+	s         *Session
+	in        StepInput
+	msg       *syncml.Message
+	allSent   bool
+	sentChunk bool // a large object chunk is in the message
+	// srv is the server's identity as the device's challenges in this
+	// session want it (scheme and nonce).
+	srv ServerAuth
+	// refusedMsg is the MsgID of a server message whose credentials the
+	// device refused in this message ("" when none): it ran none of its
+	// commands.
+	refusedMsg string
 	// answered are the commands whose Status came in this message, so
 	// that a Results after its Status still finds its entry.
 	answered map[string]Inflight
@@ -28,13 +34,22 @@ func newReply(s *Session, in StepInput) *reply {
 		Source:  syncml.Location{LocURI: h.Target.LocURI},
 		RespURI: in.RespURI,
 	}}
+	srv := in.Server
+	if srv.Scheme != 0 {
+		if s.ServerScheme != 0 {
+			srv.Scheme = s.ServerScheme
+		}
+		if s.ServerNonce != nil {
+			srv.Nonce = s.ServerNonce
+		}
+	}
 	if !s.ServerAccepted {
-		m.Header.Cred = in.Server.Cred()
+		m.Header.Cred = srv.Cred()
 	}
 	if in.MaxMsgSize > 0 || in.MaxObjSize > 0 {
 		m.Header.Meta = &syncml.Meta{MaxMsgSize: in.MaxMsgSize, MaxObjSize: in.MaxObjSize}
 	}
-	return &reply{s: s, in: in, msg: m, answered: map[string]Inflight{}}
+	return &reply{s: s, in: in, msg: m, srv: srv, answered: map[string]Inflight{}}
 }
 
 func (r *reply) add(c syncml.Command) { r.msg.Body.Commands = append(r.msg.Body.Commands, c) }
@@ -75,27 +90,48 @@ func (r *reply) partial(entry, outerCmd string) *Outcome {
 	return &r.s.Partial[len(r.s.Partial)-1]
 }
 
-// takeStatus routes a device Status: on the server's SyncHdr it tells
-// whether the device accepted the server's credentials; on a command it is
-// that command's answer.
-func (r *reply) takeStatus(st *syncml.Status, out *StepOutput) {
-	if st.CmdRef == "0" || st.Cmd == "SyncHdr" {
-		switch st.Code {
-		case 212:
-			r.s.ServerAccepted = true
-			r.msg.Header.Cred = nil
-		case 401, 407:
-			r.s.ServerAccepted = false
+// isHeaderStatus tells a Status on the server's SyncHdr.
+func isHeaderStatus(st *syncml.Status) bool { return st.CmdRef == "0" || st.Cmd == "SyncHdr" }
+
+// serverStatus takes the device's Status on the server's SyncHdr: 212
+// accepts the server for the session (no more Cred); 401 or 407 refuses
+// the server's credentials, and the device ran none of that message's
+// commands. A Chal says what the device wants of the server's next
+// credentials: its type (a device may check another type than it uses
+// itself) and its nonce. Both are taken even from a message whose own
+// credentials fail, so that the server's next Cred is one the device
+// accepts; they stay in the session until the device authenticates.
+func (r *reply) serverStatus(st *syncml.Status) {
+	switch st.Code {
+	case 212:
+		r.s.ServerAccepted = true
+	case 401, 407:
+		r.s.ServerAccepted = false
+		r.refusedMsg = st.MsgRef
+	}
+	if c := st.Chal; c != nil && c.Meta != nil && r.srv.Scheme != 0 {
+		if scheme, err := ParseAuthScheme(c.Meta.Type); err == nil {
+			r.s.ServerScheme, r.srv.Scheme = scheme, scheme
 		}
-		if st.Chal != nil && st.Chal.Meta != nil && st.Chal.Meta.NextNonce != nil {
-			// The device's nonce for the server's next credentials.
-			r.serverNonce = st.Chal.Meta.NextNonce
-			if !r.s.ServerAccepted {
-				srv := r.in.Server
-				srv.Nonce = r.serverNonce
-				r.msg.Header.Cred = srv.Cred()
-			}
+		if c.Meta.NextNonce != nil {
+			r.s.ServerNonce, r.srv.Nonce = c.Meta.NextNonce, c.Meta.NextNonce
 		}
+	}
+	r.msg.Header.Cred = nil
+	if !r.s.ServerAccepted {
+		r.msg.Header.Cred = r.srv.Cred()
+	}
+}
+
+// takeStatus routes a device Status on a command the server sent: it is
+// that command's answer, unless the device refused the server's
+// credentials on the message that carried it (then it ran nothing, and
+// the command is sent again: see takeRefusal).
+func (r *reply) takeStatus(st *syncml.Status) {
+	if isHeaderStatus(st) {
+		return // taken by serverStatus before the commands
+	}
+	if r.refusedMsg != "" && st.MsgRef == r.refusedMsg {
 		return
 	}
 	i := r.find(st.MsgRef, st.CmdRef)
@@ -222,6 +258,9 @@ func (r *reply) addQueued(queue []QueuedCommand, out *StepOutput) error {
 		}
 		saved, savedCmd := len(r.msg.Body.Commands), r.s.CmdID
 		cmd, inflight := numbered(r.s, q.ID, r.s.ServerMsgID, q.Command)
+		for i := range inflight {
+			inflight[i].Once = q.AtMostOnce
+		}
 		r.add(cmd)
 		if r.s.MaxMsgSize > 0 && r.size() > r.s.MaxMsgSize {
 			r.msg.Body.Commands, r.s.CmdID = r.msg.Body.Commands[:saved], savedCmd
@@ -252,3 +291,56 @@ func (r *reply) size() int64 {
 	}
 	return int64(len(b))
 }
+
+// maxServerRefusals bounds how often one session sends commands again
+// because the device refused the server's credentials on the message that
+// carried them.
+const maxServerRefusals = 2
+
+// takeRefusal handles a device message that refused the server's
+// credentials: the queue entries of the refused server message were not
+// run, so they leave Inflight (and their partial outcomes, whose 401s are
+// no answer) and go to Session.Resend, to be sent again with corrected
+// credentials, at most maxServerRefusals times a session; after that
+// they wait for the device's next session (Unanswered).
+func (r *reply) takeRefusal(out *StepOutput) {
+	if r.refusedMsg == "" {
+		return
+	}
+	r.s.ServerRefusals++
+	var entries []string
+	kept := r.s.Inflight[:0]
+	for _, f := range r.s.Inflight {
+		if strconv.Itoa(f.MsgID) == r.refusedMsg {
+			if !contains(entries, f.EntryID) {
+				entries = append(entries, f.EntryID)
+			}
+			continue
+		}
+		kept = append(kept, f)
+	}
+	r.s.Inflight = kept
+	partial := r.s.Partial[:0]
+	for _, o := range r.s.Partial {
+		if !contains(entries, o.EntryID) {
+			partial = append(partial, o)
+		}
+	}
+	r.s.Partial = partial
+	if lo := r.s.LargeOut; lo != nil && contains(entries, lo.EntryID) {
+		r.s.LargeOut = nil // the object starts again
+	}
+	if r.s.ServerRefusals > maxServerRefusals {
+		out.Unanswered = append(out.Unanswered, entries...)
+		return
+	}
+	for _, e := range entries {
+		if !contains(r.s.Resend, e) {
+			r.s.Resend = append(r.s.Resend, e)
+		}
+	}
+}
+
+// gaveUpOnServerAuth: the device refused the server's credentials too
+// often; the session sends no more commands.
+func (r *reply) gaveUpOnServerAuth() bool { return r.s.ServerRefusals > maxServerRefusals }

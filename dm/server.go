@@ -3,8 +3,8 @@ package dm
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -43,6 +43,10 @@ type AlertEvent struct {
 	DeviceID  string // the fleet device id
 	SessionID string
 	Alert     *syncml.Alert
+	// DevInfo are the ./DevInfo values of the alert's message (node URI
+	// -> value): a device's package 1 tells who it is before the step is
+	// stored.
+	DevInfo map[string]string
 }
 
 // AlertHandler receives client alerts and decides their Status: 200 when
@@ -97,6 +101,12 @@ type Config struct {
 	Logger                 *slog.Logger
 	// Nonce makes nonces (default NewNonce with crypto/rand).
 	Nonce func() ([]byte, error)
+	// SessionTimeout is how long a session may go without a message
+	// before a package 1 reusing its SessionID from another address
+	// starts a new session (default DefaultSessionTimeout).
+	SessionTimeout time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
 }
 
 // Defaults of Config.
@@ -111,6 +121,8 @@ type Server struct {
 	log   *slog.Logger
 	locks [256]sync.Mutex // messages of one device run one at a time
 	stats stats
+	// pending keeps what unstored (unauthenticated) messages were told.
+	pending *pendingCache
 }
 
 // NewServer checks cfg and fills its defaults.
@@ -140,12 +152,18 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Nonce == nil {
 		cfg.Nonce = func() ([]byte, error) { return NewNonce(nil) }
 	}
+	if cfg.SessionTimeout <= 0 {
+		cfg.SessionTimeout = DefaultSessionTimeout
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	if a := cfg.AutoEnrol; a != nil {
 		if _, err := ParseAuthScheme(string(a.Auth)); err != nil {
 			return nil, err
 		}
 	}
-	return &Server{cfg: cfg, log: cfg.Logger.With("component", "dm")}, nil
+	return &Server{cfg: cfg, log: cfg.Logger.With("component", "dm"), pending: newPendingCache(cfg.Now)}, nil
 }
 
 // Path is the endpoint the server answers on (and under, for RespURIs).
@@ -275,51 +293,84 @@ func (s *Server) handle(r *http.Request) (*response, error) {
 	unlock := s.lock(devID)
 	defer unlock()
 
-	dev, err := s.cfg.Store.DeviceByDMID(ctx, devID)
-	if errors.Is(err, fleet.ErrNotFound) {
-		dev, err = s.enrol(ctx, msg)
-		if errors.Is(err, fleet.ErrNotFound) {
-			s.log.Warn("dm: unknown device refused", "dm_id", devID, "remote", r.RemoteAddr)
-			return s.refusal(msg, enc, contentType, 403, "unknown device")
-		}
-	}
-	if err != nil {
+	dev, enrolling, err := s.device(ctx, msg)
+	switch {
+	case errors.Is(err, fleet.ErrNotFound):
+		s.log.Warn("dm: unknown device refused", "dm_id", devID, "remote", r.RemoteAddr)
+		return s.refusal(msg, enc, contentType, 403, "unknown device")
+	case err != nil:
 		return nil, err
 	}
 	if dev.Protocol != fleet.ProtocolDM || dev.DM == nil {
 		return s.refusal(msg, enc, contentType, 403, "not a DM device")
 	}
+	if enrolling && token != "" {
+		return nil, &httpError{http.StatusNotFound, "dm: no such session"}
+	}
+	m := &message{r: r, msg: msg, body: body, sum: sha256.Sum256(body), enc: enc, contentType: contentType,
+		token: token, source: sourceOf(r), dev: &dev, enrolling: enrolling}
+	if err := s.findSession(ctx, m); err != nil {
+		var refused *refusedError
+		if errors.As(err, &refused) {
+			s.log.Warn("dm: message refused", "device", dev.ID, "session", msg.Header.SessionID, "msg_id", msg.Header.MsgID, "reason", refused.reason)
+			return s.refusal(msg, enc, contentType, refused.code, refused.reason)
+		}
+		return nil, err
+	}
+	if m.retransmission {
+		s.stats.retransmissions.Add(1)
+		s.log.Info("dm: retransmission answered with the stored reply", "device", dev.ID, "session", msg.Header.SessionID, "msg_id", msg.Header.MsgID)
+		resp := &response{contentType: m.sess.LastReplyType, body: m.sess.LastReply, device: dev.ID, session: m.sess.SessionID, in: len(body)}
+		if m.sess.LastReplyHMAC != "" {
+			resp.header = http.Header{http.CanonicalHeaderKey(syncml.HMACHeaderName): {m.sess.LastReplyHMAC}}
+		}
+		return resp, nil
+	}
+	return s.answer(ctx, m)
+}
 
-	sess, stored, err := s.session(ctx, token, &dev, msg)
+// message is one client message on its way through the server.
+type message struct {
+	r           *http.Request
+	msg         *syncml.Message
+	body        []byte
+	sum         [sha256.Size]byte
+	enc         syncml.Encoding
+	contentType string
+	token       string // the RespURI token it came to ("" for the endpoint)
+	source      string // the client's address (IP)
+	dev         *fleet.Device
+	// enrolling: the device is not stored yet (auto-enrolment); it is
+	// created with the step in which it authenticates.
+	enrolling bool
+	// sess and state are the session it belongs to (stored: found in the
+	// store); retransmission: it repeats the session's last message.
+	sess           fleet.DMSession
+	state          Session
+	stored         bool
+	retransmission bool
+}
+
+// answer runs the session engine on a message, stores the step, reports
+// finished commands, and returns the reply.
+func (s *Server) answer(ctx context.Context, m *message) (*response, error) {
+	dev, msg := m.dev, m.msg
+	client, server, err := authOf(dev)
 	if err != nil {
 		return nil, err
 	}
-	state := Session{DeviceID: dev.ID, SessionID: msg.Header.SessionID, Encoding: enc}
-	if stored {
-		if err := json.Unmarshal(sess.State, &state); err != nil {
-			return nil, fmt.Errorf("dm: stored session %s/%s: %w", dev.ID, sess.SessionID, err)
-		}
-		if state.Encoding != enc {
-			return s.refusal(msg, enc, contentType, 400, "encoding changed inside the session")
-		}
-	}
+	client.AltNonce = s.pending.get(dev.DM.DeviceID).nonce
 	var failed []fleet.DMCommand
-	loadQueue := func() ([]QueuedCommand, error) {
-		var q []QueuedCommand
-		var err error
-		q, failed, err = s.queue(ctx, dev.ID, msg.Header.SessionID)
-		return q, err
-	}
-	client, server, err := authOf(&dev)
-	if err != nil {
-		return nil, err
-	}
 	in := StepInput{
-		Msg: msg, Body: body, HMAC: r.Header.Get(syncml.HMACHeaderName),
-		Session: state, Client: client, Server: server, LoadQueue: loadQueue,
-		RespURI: s.respURI(r, sess.Token),
+		Msg: msg, Body: m.body, HMAC: m.r.Header.Get(syncml.HMACHeaderName),
+		Session: m.state, Client: client, Server: server,
+		LoadQueue: func() (q []QueuedCommand, err error) {
+			q, failed, err = s.queue(ctx, dev.ID, m.sess)
+			return q, err
+		},
+		RespURI: s.respURI(m.r, m.sess.Token),
 		Alert: func(a *syncml.Alert) int {
-			return s.alert(ctx, AlertEvent{DeviceID: dev.ID, SessionID: msg.Header.SessionID, Alert: a})
+			return s.alert(ctx, AlertEvent{DeviceID: dev.ID, SessionID: msg.Header.SessionID, Alert: a, DevInfo: devInfoOf(msg)})
 		},
 		Nonce:      s.cfg.Nonce,
 		ReadBlob:   func(ref string, off int64, n int) ([]byte, error) { return s.readBlob(ctx, ref, off, n) },
@@ -329,55 +380,107 @@ func (s *Server) handle(r *http.Request) (*response, error) {
 	switch {
 	case errors.Is(err, ErrMsgID), errors.Is(err, ErrSessionEnded):
 		s.log.Warn("dm: message refused", "device", dev.ID, "session", msg.Header.SessionID, "msg_id", msg.Header.MsgID, "err", err)
-		return s.refusal(msg, enc, contentType, 400, err.Error())
+		return s.refusal(msg, m.enc, m.contentType, 400, err.Error())
 	case err != nil:
 		return nil, err
 	}
 	if !out.Auth.Accepted {
 		s.log.Warn("dm: authentication", "device", dev.ID, "session", msg.Header.SessionID, "status", out.Auth.Status, "reason", out.Auth.Reason, "refused", out.Auth.Refused)
 	}
-	reply, err := syncml.Encode(out.Reply, enc)
-	if err != nil {
-		return nil, fmt.Errorf("dm: encode reply: %w", err)
+	if !out.Auth.Accepted {
+		// A message that does not authenticate changes nothing stored
+		// (anyone who knows a device id can send one): its challenge's
+		// nonce, and the session when it is not stored, wait in memory
+		// for the device's next message.
+		var unstored *Session
+		if !m.stored {
+			unstored = &out.Session
+			out.Reply.Header.RespURI = "" // its token names no stored session
+		}
+		s.pending.put(dev.DM.DeviceID, out.Nonce, msg.Header.SessionID, unstored)
+		s.stats.answered(m.enc, m.state.ClientMsgID == 0, &out)
+		return s.reply(m, out)
 	}
-	step, finished, err := s.stepRecord(&dev, sess, out, failed)
+	first := m.state.ClientMsgID == 0
+	resp, finished, err := s.commit(ctx, m, out, failed)
 	if err != nil {
 		return nil, err
 	}
-	if want := dev.DM.TriggerSessionID; want != "" && out.Auth.Accepted && hasAlert(msg, AlertServerInitiated) {
-		if !sameSessionID(want, msg.Header.SessionID) {
-			s.log.Warn("dm: Alert 1200 session does not carry the Package 0 session id", "device", dev.ID, "session", msg.Header.SessionID, "want", want)
-		} else {
-			mutate := step.Device
-			step.Device = func(d *fleet.Device) error {
-				d.DM.TriggerSessionID = ""
-				if mutate != nil {
-					return mutate(d)
-				}
-				return nil
+	s.report(ctx, finished)
+	final := out
+	if out.Idle && len(finished) > 0 {
+		// The results may have queued commands that belong in this
+		// session (a read whose answer decides the next command).
+		failed = nil
+		ext, ok, err := Continue(in, out)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			r2, finished2, err := s.commit(ctx, m, ext, failed)
+			if err != nil {
+				return nil, err
 			}
+			s.report(ctx, finished2)
+			resp, final = r2, ext
 		}
 	}
+	s.stats.answered(m.enc, first, &final)
+	return resp, nil
+}
+
+// commit stores what a step changed (the reply included, for
+// retransmissions) and returns the reply to send and the commands that
+// finished.
+func (s *Server) commit(ctx context.Context, m *message, out StepOutput, failed []fleet.DMCommand) (*response, []CommandResult, error) {
+	resp, err := s.reply(m, out)
+	if err != nil {
+		return nil, nil, err
+	}
+	step, finished, err := s.stepRecord(m, out, failed)
+	if err != nil {
+		return nil, nil, err
+	}
+	step.Session.LastMsgID, step.Session.LastBodySum = m.msg.Header.MsgID, m.sum[:]
+	step.Session.LastReply, step.Session.LastReplyType = resp.body, resp.contentType
+	step.Session.LastReplyHMAC = resp.header.Get(syncml.HMACHeaderName)
 	// State first, then the answer: a crash after this point replays
 	// nothing the device saw.
 	if err := s.cfg.Store.CommitDMStep(ctx, step); err != nil {
-		return nil, fmt.Errorf("dm: commit session %s/%s: %w", dev.ID, sess.SessionID, err)
+		return nil, nil, fmt.Errorf("dm: commit session %s/%s: %w", m.dev.ID, m.sess.SessionID, err)
 	}
-	s.stats.answered(enc, !stored, &out)
-	if s.cfg.Results != nil {
-		for _, f := range finished {
-			s.cfg.Results.CommandFinished(ctx, f)
-		}
+	s.pending.drop(m.dev.DM.DeviceID)
+	if m.enrolling {
+		s.log.Info("dm: device enrolled", "device", m.dev.ID, "dm_id", m.dev.DM.DeviceID)
+		m.enrolling = false
 	}
-	resp := &response{contentType: contentType, body: reply, device: dev.ID, session: sess.SessionID, in: len(body)}
-	if server.Scheme == AuthHMAC && server.Password != "" {
-		srv := server
-		if out.ServerNonce != nil {
-			srv.Nonce = out.ServerNonce
-		}
-		resp.header = http.Header{http.CanonicalHeaderKey(syncml.HMACHeaderName): {srv.HMACHeader(reply)}}
+	m.sess, m.state, m.stored = step.Session, out.Session, true
+	return resp, finished, nil
+}
+
+// reply encodes a step's reply (signed when the server authenticates
+// with HMAC).
+func (s *Server) reply(m *message, out StepOutput) (*response, error) {
+	b, err := syncml.Encode(out.Reply, m.enc)
+	if err != nil {
+		return nil, fmt.Errorf("dm: encode reply: %w", err)
+	}
+	resp := &response{contentType: m.contentType, body: b, device: m.dev.ID, session: m.msg.Header.SessionID, in: len(m.body)}
+	if srv := out.Server; srv.Scheme == AuthHMAC && srv.Password != "" {
+		resp.header = http.Header{http.CanonicalHeaderKey(syncml.HMACHeaderName): {srv.HMACHeader(b)}}
 	}
 	return resp, nil
+}
+
+// report tells the ResultHandler about finished commands (after they are
+// stored).
+func (s *Server) report(ctx context.Context, finished []CommandResult) {
+	if s.cfg.Results == nil {
+		return
+	}
+	for _, f := range finished {
+		s.cfg.Results.CommandFinished(ctx, f)
+	}
 }
 
 // refusal answers a message the server will not run: one Status on its
@@ -408,101 +511,6 @@ func (s *Server) refusal(msg *syncml.Message, enc syncml.Encoding, contentType s
 	s.log.Info("dm: message refused", "dm_id", h.Source.LocURI, "session", h.SessionID, "status", code, "reason", reason)
 	s.stats.refusedSyncML(code)
 	return &response{contentType: contentType, body: b, device: h.Source.LocURI, session: h.SessionID}, nil
-}
-
-// enrol creates an unknown device when auto-enrolment is on; otherwise it
-// returns an error wrapping fleet.ErrNotFound.
-func (s *Server) enrol(ctx context.Context, msg *syncml.Message) (fleet.Device, error) {
-	a := s.cfg.AutoEnrol
-	dmID := msg.Header.Source.LocURI
-	if a == nil {
-		return fleet.Device{}, fmt.Errorf("dm: device %q: %w", dmID, fleet.ErrNotFound)
-	}
-	user := msg.Header.Source.LocName
-	if user == "" {
-		user = dmID
-	}
-	id, err := randomHex(8)
-	if err != nil {
-		return fleet.Device{}, err
-	}
-	d, err := s.cfg.Store.CreateDevice(ctx, fleet.Device{ID: "dm-" + id, Protocol: fleet.ProtocolDM, DM: &fleet.DMInfo{
-		DeviceID: dmID, FUMORoot: a.FUMORoot, Auth: a.Auth, Username: user, Password: a.Password,
-		ServerID: a.ServerID, ServerPassword: a.ServerPassword,
-	}})
-	if errors.Is(err, fleet.ErrExists) {
-		return s.cfg.Store.DeviceByDMID(ctx, dmID)
-	}
-	if err == nil {
-		s.log.Info("dm: device enrolled", "device", d.ID, "dm_id", dmID)
-	}
-	return d, err
-}
-
-// session finds the stored session the message belongs to, or starts one.
-func (s *Server) session(ctx context.Context, token string, dev *fleet.Device, msg *syncml.Message) (fleet.DMSession, bool, error) {
-	sid := msg.Header.SessionID
-	if token != "" {
-		ss, err := s.cfg.Store.DMSessionByToken(ctx, token)
-		if errors.Is(err, fleet.ErrNotFound) {
-			return ss, false, &httpError{http.StatusNotFound, "dm: no such session"}
-		}
-		if err != nil {
-			return ss, false, err
-		}
-		if ss.DeviceID != dev.ID || ss.SessionID != sid {
-			return ss, false, &httpError{http.StatusForbidden, "dm: the message does not belong to this session"}
-		}
-		return ss, true, nil
-	}
-	ss, err := s.cfg.Store.DMSession(ctx, dev.ID, sid)
-	if err == nil {
-		return ss, true, nil
-	}
-	if !errors.Is(err, fleet.ErrNotFound) {
-		return ss, false, err
-	}
-	t, err := randomHex(16)
-	if err != nil {
-		return ss, false, err
-	}
-	return fleet.DMSession{DeviceID: dev.ID, SessionID: sid, Token: t}, false, nil
-}
-
-// queue returns the device's commands to send in this session, and the
-// stored commands that no longer decode (they are failed at commit).
-func (s *Server) queue(ctx context.Context, deviceID, sessionID string) ([]QueuedCommand, []fleet.DMCommand, error) {
-	cmds, err := s.cfg.Store.DMCommands(ctx, deviceID)
-	if err != nil {
-		return nil, nil, fmt.Errorf("dm: reading the queue of %s: %w", deviceID, err)
-	}
-	var q []QueuedCommand
-	var failed []fleet.DMCommand
-	for _, c := range cmds {
-		if c.State == fleet.DMCommandSent && c.SessionID == sessionID {
-			continue // in flight in this session
-		}
-		cmd, err := DecodeCommand(c.Command)
-		if err != nil {
-			failed = append(failed, fleet.DMCommand{ID: c.ID, State: fleet.DMCommandFailed, Error: err.Error()})
-			continue
-		}
-		q = append(q, QueuedCommand{ID: c.ID, Command: cmd, Blob: c.Blob, BlobSize: c.BlobSize})
-	}
-	return q, failed, nil
-}
-
-func authOf(d *fleet.Device) (ClientAuth, ServerAuth, error) {
-	scheme, err := ParseAuthScheme(string(d.DM.Auth))
-	if err != nil {
-		return ClientAuth{}, ServerAuth{}, fmt.Errorf("dm: device %s: %w", d.ID, err)
-	}
-	c := ClientAuth{Scheme: scheme, Username: d.DM.Username, Password: string(d.DM.Password.Reveal()), Nonce: d.DM.ClientNonce}
-	var srv ServerAuth
-	if !d.DM.ServerPassword.Empty() {
-		srv = ServerAuth{Scheme: scheme, ServerID: d.DM.ServerID, Password: string(d.DM.ServerPassword.Reveal()), Nonce: d.DM.ServerNonce}
-	}
-	return c, srv, nil
 }
 
 func (s *Server) respURI(r *http.Request, token string) string {
@@ -547,65 +555,6 @@ func (s *Server) readBlob(ctx context.Context, ref string, off int64, n int) ([]
 	return p[:m], err
 }
 
-// stepRecord turns a step's output into the store's change, and the
-// results to report once it is stored.
-func (s *Server) stepRecord(dev *fleet.Device, sess fleet.DMSession, out StepOutput, failed []fleet.DMCommand) (fleet.DMStep, []CommandResult, error) {
-	state, err := json.Marshal(out.Session)
-	if err != nil {
-		return fleet.DMStep{}, nil, err
-	}
-	sess.State, sess.Authenticated = state, out.Session.Authenticated
-	st := fleet.DMStep{Session: sess, Sent: out.Sent, Requeue: out.Unanswered, Finished: failed}
-	var results []CommandResult
-	devDetail := map[string]string{}
-	for _, o := range out.Done {
-		raw, err := json.Marshal(o)
-		if err != nil {
-			return st, nil, err
-		}
-		st.Finished = append(st.Finished, fleet.DMCommand{ID: o.EntryID, State: fleet.DMCommandDone, Outcome: raw})
-		oc := o
-		results = append(results, CommandResult{ID: o.EntryID, DeviceID: dev.ID, State: fleet.DMCommandDone, Outcome: &oc})
-		for _, it := range o.Results {
-			if it.Source != nil && strings.HasPrefix(it.Source.LocURI, "./DevDetail/") && it.Data != nil {
-				devDetail[it.Source.LocURI] = string(it.Data)
-			}
-		}
-	}
-	for _, id := range out.TooLarge {
-		const why = "the command does not fit the device's MaxMsgSize/MaxObjSize"
-		st.Finished = append(st.Finished, fleet.DMCommand{ID: id, State: fleet.DMCommandFailed, Error: why})
-		results = append(results, CommandResult{ID: id, DeviceID: dev.ID, State: fleet.DMCommandFailed, Error: why})
-	}
-	for _, f := range failed {
-		results = append(results, CommandResult{ID: f.ID, DeviceID: dev.ID, State: f.State, Error: f.Error})
-	}
-	if out.Nonce != nil || out.ServerNonce != nil || len(out.DevInfo) > 0 || len(devDetail) > 0 {
-		st.Device = func(d *fleet.Device) error {
-			if out.Nonce != nil {
-				d.DM.ClientNonce = out.Nonce
-			}
-			if out.ServerNonce != nil {
-				d.DM.ServerNonce = out.ServerNonce
-			}
-			if len(out.DevInfo) > 0 {
-				d.DM.DevInfo = mergeNodes(d.DM.DevInfo, out.DevInfo, "./DevInfo/")
-				if mod := d.DM.DevInfo["Mod"]; d.Model == "" && mod != "" {
-					d.Model = mod
-				}
-			}
-			if len(devDetail) > 0 {
-				d.DM.DevDetail = mergeNodes(d.DM.DevDetail, devDetail, "./DevDetail/")
-				if fwv := d.DM.DevDetail["FwV"]; fwv != "" {
-					d.FirmwareVersion = fwv
-				}
-			}
-			return nil
-		}
-	}
-	return st, results, nil
-}
-
 // mergeNodes adds values (keyed by full URI) to m, keyed by the path
 // under prefix ("./DevInfo/Man" -> "Man").
 func mergeNodes(m, values map[string]string, prefix string) map[string]string {
@@ -647,15 +596,11 @@ func (s *Server) Enqueue(ctx context.Context, deviceID string, cmd syncml.Comman
 // a second call with the same id returns an error wrapping
 // fleet.ErrExists and changes nothing.
 func (s *Server) EnqueueAs(ctx context.Context, id, deviceID string, cmd syncml.Command, blob string) error {
-	if blob != "" && len(commandItems(cmd)) != 1 {
-		return fmt.Errorf("%w: a blob needs a command with exactly one item", ErrBadCommand)
-	}
-	raw, err := EncodeCommand(cmd)
+	c, err := QueueRecord(id, deviceID, cmd, blob, false)
 	if err != nil {
 		return err
 	}
-	_, err = s.cfg.Store.EnqueueDMCommand(ctx, fleet.DMCommand{ID: id, DeviceID: deviceID, Command: raw, Blob: blob})
-	if err != nil {
+	if _, err = s.cfg.Store.EnqueueDMCommand(ctx, c); err != nil {
 		return fmt.Errorf("dm: enqueue for %s: %w", deviceID, err)
 	}
 	s.log.Info("dm: command queued", "device", deviceID, "command", id, "cmd", cmd.CommandName())
@@ -681,15 +626,7 @@ func (s *Server) Result(ctx context.Context, id string) (CommandResult, error) {
 	if err != nil {
 		return CommandResult{}, err
 	}
-	r := CommandResult{ID: c.ID, DeviceID: c.DeviceID, State: c.State, Error: c.Error}
-	if len(c.Outcome) > 0 {
-		var o Outcome
-		if err := json.Unmarshal(c.Outcome, &o); err != nil {
-			return r, fmt.Errorf("dm: stored outcome of %s: %w", id, err)
-		}
-		r.Outcome = &o
-	}
-	return r, nil
+	return ResultOf(c)
 }
 
 // TriggerOptions tune a Package 0.
@@ -747,6 +684,21 @@ func (s *Server) Trigger(ctx context.Context, deviceID string, o TriggerOptions)
 	}
 	s.log.Info("dm: package 0 sent", "device", deviceID, "session", hexID)
 	return hexID, nil
+}
+
+// devInfoOf collects the ./DevInfo values a message replaces.
+func devInfoOf(m *syncml.Message) map[string]string {
+	out := map[string]string{}
+	for _, c := range m.Body.Commands {
+		if r, ok := c.(*syncml.Replace); ok {
+			for _, it := range r.Items {
+				if it.Source != nil && strings.HasPrefix(it.Source.LocURI, "./DevInfo/") {
+					out[it.Source.LocURI] = string(it.Data)
+				}
+			}
+		}
+	}
+	return out
 }
 
 func hasAlert(m *syncml.Message, code int) bool {

@@ -143,21 +143,28 @@ func TestMissingCredentials(t *testing.T) {
 			t.Errorf("Replace answered %d before authentication", s.Code)
 		}
 	}
-	// Only the challenge was stored: the new nonce and the session.
-	dev := g.device("dev1")
-	if len(dev.DM.DevInfo) != 0 {
-		t.Errorf("DevInfo stored without credentials")
+	// Nothing was stored: the challenge waits in memory.
+	if g.dump() != before {
+		t.Errorf("a message without credentials changed the store")
 	}
-	if !bytes.Equal(dev.DM.ClientNonce, st.Chal.Meta.NextNonce) {
-		t.Errorf("the challenged nonce is not the stored one")
+	// The device answers the challenge: credentials on the challenged
+	// nonce, without LocName (real clients leave it out), are accepted.
+	m.Header.MsgID = "2"
+	m.Header.Cred = &syncml.Cred{Meta: &syncml.Meta{Type: syncml.AuthMD5, Format: "b64"}, Data: syncml.MD5Credential("user-dev1", "pw-dev1", st.Chal.Meta.NextNonce)}
+	body, _ = syncml.EncodeXML(m)
+	_, _, reply = post(t, g.url(), syncml.ContentTypeXML, body, nil)
+	if st := hdrStatus(t, reply); st.Code != 212 {
+		t.Fatalf("credentials on the challenged nonce: status %d, want 212", st.Code)
 	}
-	if before == g.dump() {
-		t.Errorf("challenge nonce not persisted")
+	if dev := g.device("dev1"); dev.DM.DevInfo["Man"] != "Evil" {
+		t.Errorf("DevInfo of the authenticated message not stored: %v", dev.DM.DevInfo)
 	}
 }
 
-// TestReplay: messages captured from a finished session, and credentials
-// computed on a used nonce, are refused and change nothing.
+// TestReplay: a package 1 captured from a finished session starts a new
+// session under the same SessionID (clients reuse them), whose credentials,
+// computed on a used nonce, are refused; credentials on a used nonce in a
+// new session are refused too; neither changes anything stored.
 func TestReplay(t *testing.T) {
 	for _, auth := range []string{"md5", "hmac"} {
 		t.Run(auth, func(t *testing.T) {
@@ -176,10 +183,10 @@ func TestReplay(t *testing.T) {
 			g.enqueue("dev1", get("./DevDetail/FwV"), "")
 			before := g.dump()
 
-			// The same message again: its session is over.
+			// The same message again: a new session, refused.
 			code, _, reply := post(t, g.url(), syncml.ContentTypeXML, pkg1, hdr)
-			if st := hdrStatus(t, reply); code != 200 || st.Code != 400 {
-				t.Errorf("replayed message: HTTP %d status %d, want a 400 refusal", code, st.Code)
+			if st := hdrStatus(t, reply); code != 200 || st.Code != 401 {
+				t.Errorf("replayed message: HTTP %d status %d, want 401", code, st.Code)
 			}
 			if g.dump() != before {
 				t.Errorf("a replayed message changed the store")
@@ -197,6 +204,9 @@ func TestReplay(t *testing.T) {
 			if st := hdrStatus(t, reply); st.Code != 401 {
 				t.Errorf("credentials on a used nonce: status %d, want 401", st.Code)
 			}
+			if g.dump() != before {
+				t.Errorf("a replayed message changed the store")
+			}
 			for _, c := range reply.Body.Commands {
 				if _, ok := c.(*syncml.Get); ok {
 					t.Errorf("queued command sent to a replayed session")
@@ -206,24 +216,58 @@ func TestReplay(t *testing.T) {
 	}
 }
 
-// TestSameMsgIDTwice: a live session refuses a message it already took.
-func TestSameMsgIDTwice(t *testing.T) {
-	g := newGateway(t, dm.Config{})
-	g.provision("dev1", "basic", syncml.EncodingXML)
-	g.enqueue("dev1", get("./DevDetail/FwV"), "")
-	body := basicPkg1(t, "dev1", "7", "1", syncml.EncodingXML)
-	_, _, reply := post(t, g.url(), syncml.ContentTypeXML, body, nil)
-	if st := hdrStatus(t, reply); st.Code != 212 {
-		t.Fatalf("package 1: %d", st.Code)
+// TestRetransmission: a client that lost the server's reply sends the same
+// message again (same MsgID, same bytes) and gets the same reply bytes,
+// nothing stored changing; another message under a MsgID already taken is
+// refused and changes nothing either.
+func TestRetransmission(t *testing.T) {
+	for _, enc := range []syncml.Encoding{syncml.EncodingXML, syncml.EncodingWBXML} {
+		t.Run(enc.String(), func(t *testing.T) {
+			g := newGateway(t, dm.Config{})
+			g.provision("dev1", "basic", enc)
+			g.enqueue("dev1", get("./DevDetail/FwV"), "")
+			body := basicPkg1(t, "dev1", "7", "1", enc)
+			first := postRaw(t, g.url(), enc.ContentType(), body)
+			reply, _, err := syncml.Decode(first)
+			if err != nil || hdrStatus(t, reply).Code != 212 {
+				t.Fatalf("package 1: %v %v", reply, err)
+			}
+			before := g.dump()
+			if again := postRaw(t, g.url(), enc.ContentType(), body); !bytes.Equal(again, first) {
+				t.Errorf("retransmitted package 1: the reply differs")
+			}
+			if g.dump() != before {
+				t.Errorf("a retransmission changed the store")
+			}
+			if g.server.Stats().Retransmissions != 1 {
+				t.Errorf("retransmissions %d, want 1", g.server.Stats().Retransmissions)
+			}
+			// Another body under MsgID 1, to the session's RespURI.
+			other := basicPkg1(t, "dev1", "7", "1", enc, &syncml.Alert{CmdID: "2", Code: 1224})
+			_, _, refused := post(t, reply.Header.RespURI, enc.ContentType(), other, nil)
+			if st := hdrStatus(t, refused); st.Code != 400 {
+				t.Errorf("another message under a used MsgID: status %d, want 400", st.Code)
+			}
+			if g.dump() != before {
+				t.Errorf("a refused message changed the store")
+			}
+		})
 	}
-	before := g.dump()
-	_, _, reply = post(t, reply.Header.RespURI, syncml.ContentTypeXML, body, nil)
-	if st := hdrStatus(t, reply); st.Code != 400 {
-		t.Errorf("MsgID 1 again: status %d, want 400", st.Code)
+}
+
+// postRaw posts body and returns the answer's bytes.
+func postRaw(t *testing.T, url, contentType string, body []byte) []byte {
+	t.Helper()
+	resp, err := http.Post(url, contentType, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if g.dump() != before {
-		t.Errorf("store changed")
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("HTTP %d %v: %s", resp.StatusCode, err, b)
 	}
+	return b
 }
 
 type recordingTransport struct {

@@ -26,6 +26,19 @@ type Session struct {
 	// ServerAccepted: the device answered the server's SyncHdr with 212, so
 	// the server stops sending its Cred.
 	ServerAccepted bool `json:"server_accepted"`
+	// ServerScheme and ServerNonce are what the device's challenges in
+	// this session asked of the server's credentials (0 and nil: the
+	// device record's). They reach the device record only once the device
+	// has authenticated, so that an unauthenticated message cannot change
+	// what the server sends in other sessions.
+	ServerScheme AuthScheme `json:"server_scheme,omitempty"`
+	ServerNonce  []byte     `json:"server_nonce,omitempty"`
+	// ServerRefusals counts the device's messages that refused the
+	// server's credentials (401/407 on its SyncHdr); Resend are the queue
+	// entries of those messages, which the device did not run, to send
+	// again with corrected credentials.
+	ServerRefusals int      `json:"server_refusals,omitempty"`
+	Resend         []string `json:"resend,omitempty"`
 	// MaxMsgSize is the client's limit for server messages (0: none given).
 	MaxMsgSize int64 `json:"max_msg_size,omitempty"`
 	// Inflight are the commands sent and not yet answered with a Status.
@@ -49,6 +62,8 @@ type Inflight struct {
 	MsgID   int    `json:"msg_id"`
 	CmdID   string `json:"cmd_id"`
 	Cmd     string `json:"cmd"`
+	// Once: the entry is sent at most once (QueuedCommand.AtMostOnce).
+	Once bool `json:"once,omitempty"`
 }
 
 // QueuedCommand is a management command waiting for its device. Command has
@@ -61,6 +76,14 @@ type QueuedCommand struct {
 	// they do not fit one message.
 	Blob     string
 	BlobSize int64
+	// AtMostOnce: the device may act on the command without the server
+	// hearing of it (a FUMO Exec); when the device's package ends without
+	// its Status it is not queued again but reported Lost.
+	AtMostOnce bool
+	// SentHere: the command is in flight in this session already; it is
+	// sent again only when the device refused the server's credentials
+	// on the message that carried it.
+	SentHere bool
 }
 
 // Outcome is what the device answered to one queued command: the Status of
@@ -99,6 +122,11 @@ func (s *Session) nextCmdID() string {
 // clone copies the slices of s, so that Step never writes into its input.
 func (s Session) clone() Session {
 	s.Inflight = append([]Inflight(nil), s.Inflight...)
+	s.Resend = append([]string(nil), s.Resend...)
+	s.ServerNonce = append([]byte(nil), s.ServerNonce...)
+	if len(s.ServerNonce) == 0 {
+		s.ServerNonce = nil
+	}
 	partial := make([]Outcome, len(s.Partial))
 	for i, o := range s.Partial {
 		o.Statuses = append([]CommandStatus(nil), o.Statuses...)

@@ -59,6 +59,9 @@ type Stats struct {
 	// Errors counts requests that failed inside the server (HTTP 500,
 	// logged at error level).
 	Errors int64
+	// Retransmissions counts messages that repeated a session's last one
+	// (a client that lost the reply), answered with the stored reply.
+	Retransmissions int64
 }
 
 // stats holds the Server's counters; it is lock-free and its zero value
@@ -69,6 +72,7 @@ type stats struct {
 	authFailures                   atomic.Int64
 	rejected                       [numRejects]atomic.Int64
 	errors                         atomic.Int64
+	retransmissions                atomic.Int64
 }
 
 // Stats returns the server's counters.
@@ -77,7 +81,7 @@ func (s *Server) Stats() Stats {
 	out := Stats{
 		SessionsStarted: st.sessionsStarted.Load(), SessionsEnded: st.sessionsEnded.Load(),
 		MessagesXML: st.messages[0].Load(), MessagesWBXML: st.messages[1].Load(),
-		AuthFailures: st.authFailures.Load(), Errors: st.errors.Load(),
+		AuthFailures: st.authFailures.Load(), Errors: st.errors.Load(), Retransmissions: st.retransmissions.Load(),
 		Rejected: make(map[string]int64, numRejects),
 	}
 	for i, name := range rejectNames {

@@ -70,10 +70,11 @@ func TestStats_Rejected(t *testing.T) {
 		b, _ := syncml.EncodeXML(m)
 		return b
 	}()
-	replayed := basicPkg1(t, "dev1", "7", "1", syncml.EncodingXML)
-	if code, _, _ := post(t, g.url(), syncml.ContentTypeXML, replayed, nil); code != 200 {
+	if code, _, _ := post(t, g.url(), syncml.ContentTypeXML, basicPkg1(t, "dev1", "7", "1", syncml.EncodingXML), nil); code != 200 {
 		t.Fatalf("first message: HTTP %d", code)
 	}
+	// The next message of session 7, which ended with package 1.
+	replayed := basicPkg1(t, "dev1", "7", "2", syncml.EncodingXML)
 	cases := []struct {
 		name, reason string
 		url, ct      string

@@ -39,23 +39,23 @@ type Device struct {
 // DMInfo is what a DM device needs: identity, credentials both ways,
 // nonces, its FUMO root and what it reported.
 type DMInfo struct {
-	DeviceID       string            `json:"device_id"` // SyncHdr Source LocURI, e.g. "IMEI:..."
-	FUMORoot       string            `json:"fumo_root,omitempty"`
-	Auth           DMAuth            `json:"auth"`
-	Username       string            `json:"username"`
-	Password       Secret            `json:"password"`
-	ServerID       string            `json:"server_id,omitempty"`
-	ServerPassword Secret            `json:"server_password,omitempty"`
+	DeviceID       string `json:"device_id"` // SyncHdr Source LocURI, e.g. "IMEI:..."
+	FUMORoot       string `json:"fumo_root,omitempty"`
+	Auth           DMAuth `json:"auth"`
+	Username       string `json:"username"`
+	Password       Secret `json:"password"`
+	ServerID       string `json:"server_id,omitempty"`
+	ServerPassword Secret `json:"server_password,omitempty"`
 	// ServerAuth is how the server proves itself to the device (the DM
 	// account's server credential type, DMAcc AppAuth SRVCRED), which may
 	// differ from Auth (the client's, CLCRED). Empty: the same as Auth. A
 	// device that refuses the server's credentials with a challenge naming
 	// another type changes it.
-	ServerAuth DMAuth `json:"server_auth,omitempty"`
-	ClientNonce    []byte            `json:"client_nonce,omitempty"` // issued by the server for the device's next credential
-	ServerNonce    []byte            `json:"server_nonce,omitempty"` // issued by the device for the server's credential
-	DevInfo        map[string]string `json:"dev_info,omitempty"`
-	DevDetail      map[string]string `json:"dev_detail,omitempty"`
+	ServerAuth  DMAuth            `json:"server_auth,omitempty"`
+	ClientNonce []byte            `json:"client_nonce,omitempty"` // issued by the server for the device's next credential
+	ServerNonce []byte            `json:"server_nonce,omitempty"` // issued by the device for the server's credential
+	DevInfo     map[string]string `json:"dev_info,omitempty"`
+	DevDetail   map[string]string `json:"dev_detail,omitempty"`
 	// TriggerSessionID is the session id of the last Package 0 sent (hex,
 	// as the device writes it in its Alert 1200 session); cleared when that
 	// session arrives.

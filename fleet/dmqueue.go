@@ -67,6 +67,15 @@ func (c *DMCommand) Unanswered() bool {
 	return c.State == DMCommandFailed && strings.HasPrefix(c.Error, UnansweredPrefix)
 }
 
+// SentIn reports whether c was last sent in the session ss (told apart
+// from an earlier session with the same SessionID by its token).
+func (c *DMCommand) SentIn(ss DMSession) bool {
+	if c.SessionToken != "" {
+		return c.SessionToken == ss.Token
+	}
+	return c.SessionID == ss.SessionID // stored before tokens were kept
+}
+
 // Validate checks what the store needs of a new command.
 func (c *DMCommand) Validate() error {
 	switch {
@@ -126,4 +135,22 @@ type DMStep struct {
 	Enrol *Device
 	// Device, when set, changes the device record (nonces, DevInfo).
 	Device func(*Device) error
+}
+
+// DMWork is what a job's step does to its device's DM queue, committed in
+// the same transaction as the step: commands to queue (one whose id
+// exists is skipped, so that a driver repeating itself queues once) and
+// unfinished commands to withdraw: by id, and every one whose id starts
+// with WithdrawPrefix (a job's commands are named after it). Withdrawn
+// commands end failed with "withdrawn: Why"; one already sent is refused
+// with ErrStale unless Force. Without Force, a command of Guard that was
+// sent or answered refuses the whole step with ErrStale (the device may be
+// acting on it).
+type DMWork struct {
+	Enqueue        []DMCommand
+	Withdraw       []string
+	WithdrawPrefix string
+	Guard          []string
+	Why            string
+	Force          bool
 }

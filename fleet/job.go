@@ -138,9 +138,13 @@ type Job struct {
 	// checked after a successful update; unset takes the package's
 	// setting (see VerifyVersion).
 	Verify *bool `json:"verify,omitempty"`
-	Created      time.Time    `json:"created"`
-	Updated      time.Time    `json:"updated"`
-	History      []Transition `json:"history,omitempty"`
+	// StateReads counts the reads of the device's state the job made to
+	// learn what became of it (a result alert overdue, an Exec the device
+	// never answered).
+	StateReads int          `json:"state_reads,omitempty"`
+	Created    time.Time    `json:"created"`
+	Updated    time.Time    `json:"updated"`
+	History    []Transition `json:"history,omitempty"`
 }
 
 // Validate checks a job record.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
@@ -127,6 +128,24 @@ func (s *Store) DMCommands(ctx context.Context, deviceID string) ([]fleet.DMComm
 	return out, err
 }
 
+// AllDMCommands lists every DM command of a device, finished ones too,
+// in the order they were queued.
+func (s *Store) AllDMCommands(ctx context.Context, deviceID string) ([]fleet.DMCommand, error) {
+	var out []fleet.DMCommand
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		for _, id := range indexIDs(tx.Bucket(bucketDMCmdDevice), deviceID, "", 0) {
+			c, err := getDMCommand(tx, id)
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	return out, err
+}
+
 // DMSession returns a stored session.
 func (s *Store) DMSession(ctx context.Context, deviceID, sessionID string) (fleet.DMSession, error) {
 	var ss fleet.DMSession
@@ -233,6 +252,19 @@ func (s *Store) CommitDMStep(ctx context.Context, st fleet.DMStep) error {
 				}
 			}
 		}
+		if prev := sessions.Get(key); prev != nil {
+			// A session that reuses the SessionID of an earlier one (devices
+			// that always send 1) replaces it: the old token goes.
+			var o fleet.DMSession
+			if err := json.Unmarshal(prev, &o); err != nil {
+				return err
+			}
+			if o.Token != ss.Token {
+				if err := tokens.Delete([]byte(o.Token)); err != nil {
+					return err
+				}
+			}
+		}
 		ss.Updated = now
 		if err := putJSON(sessions, string(key), ss); err != nil {
 			return err
@@ -268,7 +300,7 @@ func (s *Store) CommitDMStep(ctx context.Context, st fleet.DMStep) error {
 		for _, id := range st.Sent {
 			err := change(id, false, func(c *fleet.DMCommand) error {
 				switch {
-				case c.State == fleet.DMCommandSent && SentIn(c, ss):
+				case c.State == fleet.DMCommandSent && c.SentIn(ss):
 					return fmt.Errorf("store: dm command %s already sent in session %s: %w", id, ss.SessionID, ErrStale)
 				case c.State == fleet.DMCommandSent && c.AtMostOnce:
 					return fmt.Errorf("store: dm command %s is sent at most once: %w", id, ErrStale)
@@ -283,7 +315,7 @@ func (s *Store) CommitDMStep(ctx context.Context, st fleet.DMStep) error {
 		}
 		for _, id := range st.Resent {
 			err := change(id, false, func(c *fleet.DMCommand) error {
-				if c.State != fleet.DMCommandSent || !SentIn(c, ss) {
+				if c.State != fleet.DMCommandSent || !c.SentIn(ss) {
 					return fmt.Errorf("store: dm command %s was not sent in session %s: %w", id, ss.SessionID, ErrStale)
 				}
 				return nil
@@ -315,15 +347,6 @@ func (s *Store) CommitDMStep(ctx context.Context, st fleet.DMStep) error {
 		}
 		return nil
 	})
-}
-
-// SentIn reports whether c was last sent in the session ss (told apart
-// from an earlier session with the same SessionID by its token).
-func SentIn(c *fleet.DMCommand, ss fleet.DMSession) bool {
-	if c.SessionToken != "" {
-		return c.SessionToken == ss.Token
-	}
-	return c.SessionID == ss.SessionID // stored before tokens were kept
 }
 
 // deleteDMState removes a device's sessions and its commands, finished

@@ -3,7 +3,9 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/fumo-gw/fumo-gw/fleet"
 	bolt "go.etcd.io/bbolt"
@@ -234,24 +236,12 @@ func (s *Store) JobsInState(ctx context.Context, state fleet.JobState) ([]fleet.
 	return s.Jobs(ctx, JobFilter{State: state})
 }
 
-// DMWork is what a job step does to its device's DM queue, in the same
-// transaction as the step: commands to queue (fleet.DMCommand as
-// EnqueueDMCommand takes them; one whose id exists is skipped, so that a
-// driver repeating itself queues once) and commands to withdraw (as
-// WithdrawDMCommands does, with Why and Force).
-type DMWork struct {
-	Enqueue  []fleet.DMCommand
-	Withdraw []string
-	Why      string
-	Force    bool
-}
-
 // StepJob commits a job's transition from -> to together with its DM
-// queue work, all or nothing: a cancel cannot land between a job's move
-// and the commands that go with it. With from == to there is no
-// transition (no history entry, mutate not called): the work is done only
+// queue work (fleet.DMWork), all or nothing: a cancel cannot land between
+// a job's move and the commands that go with it. With from == to there is
+// no transition and no history entry: mutate and the work apply only
 // while the job is still in from. ErrStale when the job is elsewhere.
-func (s *Store) StepJob(ctx context.Context, id string, from, to fleet.JobState, note string, mutate func(*fleet.Job) error, w DMWork) (fleet.Job, error) {
+func (s *Store) StepJob(ctx context.Context, id string, from, to fleet.JobState, note string, mutate func(*fleet.Job) error, w fleet.DMWork) (fleet.Job, error) {
 	for i := range w.Enqueue {
 		if err := w.Enqueue[i].Validate(); err != nil {
 			return fleet.Job{}, fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -260,17 +250,32 @@ func (s *Store) StepJob(ctx context.Context, id string, from, to fleet.JobState,
 	var j fleet.Job
 	err := s.update(ctx, func(tx *bolt.Tx) (err error) {
 		if from == to {
-			if j, err = getJob(tx, id); err != nil {
+			if j, err = s.touch(tx, id, from, mutate); err != nil {
 				return err
-			}
-			if j.State != from {
-				return fmt.Errorf("store: job %s is %s, not %s: %w", id, j.State, from, ErrStale)
 			}
 		} else if j, err = s.transition(tx, Transition{JobID: id, From: from, To: to, Note: note, Mutate: mutate}); err != nil {
 			return err
 		}
-		if len(w.Withdraw) > 0 {
-			if err := s.withdraw(tx, w.Why, w.Force, w.Withdraw); err != nil {
+		if !w.Force {
+			for _, id := range w.Guard {
+				c, err := getDMCommand(tx, id)
+				if errors.Is(err, ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if c.State == fleet.DMCommandSent || c.State == fleet.DMCommandDone {
+					return fmt.Errorf("store: job %s: dm command %s was sent in session %s: %w", id, c.ID, c.SessionID, ErrStale)
+				}
+			}
+		}
+		withdraw := w.Withdraw
+		if w.WithdrawPrefix != "" {
+			withdraw = append(append([]string(nil), withdraw...), queuedWithPrefix(tx, j.DeviceID, w.WithdrawPrefix)...)
+		}
+		if len(withdraw) > 0 {
+			if err := s.withdraw(tx, w.Why, w.Force, withdraw); err != nil {
 				return err
 			}
 		}
@@ -288,4 +293,47 @@ func (s *Store) StepJob(ctx context.Context, id string, from, to fleet.JobState,
 		return nil
 	})
 	return j, err
+}
+
+// touch applies mutate to a job still in state (no transition, no
+// history entry). Updated stays: it is when the job entered its state,
+// from which step timeouts run.
+func (s *Store) touch(tx *bolt.Tx, id string, state fleet.JobState, mutate func(*fleet.Job) error) (fleet.Job, error) {
+	old, err := getJob(tx, id)
+	if err != nil {
+		return old, err
+	}
+	if old.State != state {
+		return old, fmt.Errorf("store: job %s is %s, not %s: %w", id, old.State, state, ErrStale)
+	}
+	if mutate == nil {
+		return old, nil
+	}
+	j := old
+	j.History = append([]fleet.Transition(nil), old.History...)
+	j.Native = append([]fleet.NativeCode(nil), old.Native...)
+	if err := mutate(&j); err != nil {
+		return old, err
+	}
+	if j.ID != old.ID || j.DeviceID != old.DeviceID || j.PackageID != old.PackageID || j.CampaignID != old.CampaignID || j.State != old.State {
+		return old, fmt.Errorf("store: job %s: mutate changed identity or state: %w", id, ErrInvalid)
+	}
+	if err := j.Validate(); err != nil {
+		return old, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return j, putJob(tx, &old, &j)
+}
+
+// queuedWithPrefix lists the device's unfinished DM commands whose id
+// starts with prefix.
+func queuedWithPrefix(tx *bolt.Tx, deviceID, prefix string) []string {
+	var ids []string
+	p := append([]byte(deviceID), 0)
+	c := tx.Bucket(bucketDMQueue).Cursor()
+	for k, v := c.Seek(p); k != nil && len(k) == len(p)+8 && bytes.HasPrefix(k, p); k, v = c.Next() {
+		if strings.HasPrefix(string(v), prefix) {
+			ids = append(ids, string(v))
+		}
+	}
+	return ids
 }

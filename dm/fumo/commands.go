@@ -68,3 +68,17 @@ const DevDetailFwV = "./DevDetail/FwV"
 func GetFirmwareVersion() *syncml.Get {
 	return &syncml.Get{Items: []syncml.Item{{Target: &syncml.Location{LocURI: DevDetailFwV}}}}
 }
+
+// MOType is the Type property of a FUMO root node <x>.
+const MOType = "urn:oma:mo:oma-fumo:1.0"
+
+// GetStruct reads the structure of the tree below uri (Get uri?list=Struct,
+// DM 1.2): the device lists every node with its Format, no data.
+func GetStruct(uri string) *syncml.Get {
+	return &syncml.Get{Items: []syncml.Item{{Target: &syncml.Location{LocURI: uri + "?list=Struct"}}}}
+}
+
+// GetType reads the Type property of a node (Get uri?prop=Type).
+func GetType(uri string) *syncml.Get {
+	return &syncml.Get{Items: []syncml.Item{{Target: &syncml.Location{LocURI: uri + "?prop=Type"}}}}
+}

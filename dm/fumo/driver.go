@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/fumo-gw/fumo-gw/dm"
-	"github.com/fumo-gw/fumo-gw/dm/syncml"
 	"github.com/fumo-gw/fumo-gw/fleet"
 )
 
@@ -21,17 +19,23 @@ type JobStore interface {
 	Job(ctx context.Context, id string) (fleet.Job, error)
 	JobsOfDevice(ctx context.Context, deviceID string) ([]fleet.Job, error)
 	JobsInState(ctx context.Context, state fleet.JobState) ([]fleet.Job, error)
-	MoveJob(ctx context.Context, id string, from, to fleet.JobState, note string, mutate func(*fleet.Job) error) (fleet.Job, error)
+	CreateJob(ctx context.Context, j fleet.Job) (fleet.Job, error)
+	// StepJob commits a transition (or, with from == to, a change in
+	// place) with the job's DM queue work in one transaction.
+	StepJob(ctx context.Context, id string, from, to fleet.JobState, note string, mutate func(*fleet.Job) error, w fleet.DMWork) (fleet.Job, error)
 	Package(ctx context.Context, id string) (fleet.Package, error)
 	Device(ctx context.Context, id string) (fleet.Device, error)
+	UpdateDevice(ctx context.Context, id string, fn func(*fleet.Device) error) (fleet.Device, error)
+	ModelSettings(ctx context.Context, model string) (fleet.ModelSettings, error)
+	// DMCommands lists a device's unfinished commands, AllDMCommands
+	// every one, in queue order.
+	DMCommands(ctx context.Context, deviceID string) ([]fleet.DMCommand, error)
+	AllDMCommands(ctx context.Context, deviceID string) ([]fleet.DMCommand, error)
 }
 
 // Queue is the DM server side the driver uses; *dm.Server implements it.
 type Queue interface {
-	EnqueueAs(ctx context.Context, id, deviceID string, cmd syncml.Command, blob string) error
-	Result(ctx context.Context, id string) (dm.CommandResult, error)
 	Trigger(ctx context.Context, deviceID string, o dm.TriggerOptions) (string, error)
-	Withdraw(ctx context.Context, why string, force bool, ids ...string) error
 }
 
 // Event is what the driver tells its Listener: a job's progress or end,
@@ -55,12 +59,14 @@ type DriverConfig struct {
 	Jobs  JobStore
 	Queue Queue
 	// PackageURL is the URL a device downloads a job's package from
-	// (download.Server.URL with the gateway's public base).
+	// (download.Server.URL with the gateway's public base); nil: DM
+	// devices are only pushed to.
 	PackageURL func(jobID, pkgID string) string
 	// Trigger sends a Package 0 once a job's commands are queued.
 	Trigger bool
-	// Verify reads ./DevDetail/FwV after a successful update and compares
-	// it with the package version.
+	// Verify is the default of the version check after a successful
+	// update (./DevDetail/FwV against the package version); packages and
+	// jobs may switch it (fleet.VerifyVersion).
 	Verify   bool
 	Listener Listener
 	Logger   *slog.Logger
@@ -68,30 +74,57 @@ type DriverConfig struct {
 	// attempt may cure (network, timeout): ok sends the job back to
 	// queued, to be started again from notBefore by whoever runs jobs.
 	Retry func(j fleet.Job, reason fleet.Reason) (notBefore time.Time, ok bool)
+	// ReportTimeout is how long after the device accepted an Exec (202)
+	// its Generic Alert 1226 may take before the driver reads <x>/State
+	// in the device's next session (default DefaultReportTimeout).
+	ReportTimeout time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
 }
 
+// DefaultReportTimeout is DriverConfig.ReportTimeout's default.
+const DefaultReportTimeout = 30 * time.Minute
+
 // Driver runs FUMO jobs of DM devices on top of the DM command queue.
-// Every step is a committed job transition first, then commands queued
-// under ids derived from the job id, so that a driver resuming after a
-// restart repeats nothing the device could see.
+// Every step is a job transition committed together with the commands it
+// queues or withdraws (fleet.DMWork), under ids derived from the job id,
+// so that a cancel cannot slip between a step and its commands and a
+// driver resuming after a restart repeats nothing the device could see.
+//
+// A job's commands, by kind:
+//
+//	discover, probeN   find the FUMO root (Get ./?list=Struct, ?prop=Type)
+//	deliver            Replace PkgURL, or PkgData pushed as a large object
+//	exec               Exec with the job id as Correlator (sent at most once)
+//	checkN, versionN   read <x>/State, then ./DevDetail/FwV, to learn what
+//	                   became of an Exec never answered or whose result
+//	                   alert is overdue (N counts the job's state reads)
+//	reexec             the Exec again, once, when the device is idle and
+//	                   was never seen to take the first one
+//	verify             read ./DevDetail/FwV after a reported success
 type Driver struct {
 	cfg DriverConfig
 	log *slog.Logger
 }
 
-// Command kinds of a job.
+// Command kinds of a job (see Driver).
 const (
-	kindDeliver = "deliver"
-	kindExec    = "exec"
-	kindVerify  = "verify"
+	kindDeliver  = "deliver"
+	kindExec     = "exec"
+	kindVerify   = "verify"
+	kindDiscover = "discover"
+	kindProbe    = "probe"
+	kindCheck    = "check"
+	kindVersion  = "version"
+	kindReexec   = "reexec"
 )
 
-var commandKinds = []string{kindDeliver, kindExec, kindVerify}
+var commandKinds = []string{kindDeliver, kindExec, kindVerify, kindDiscover, kindProbe, kindCheck, kindVersion, kindReexec}
 
 // commandID names a job's command of one kind in one attempt:
 // "<job>.<kind>" for the first, "<job>.<kind>.<n>" for attempt n > 1, so
 // that a retried job queues fresh commands and a late answer to an older
-// attempt is told apart.
+// attempt is told apart. A kind may carry a number ("probe2", "check3").
 func commandID(j fleet.Job, kind string) string {
 	if j.Attempts <= 1 {
 		return j.ID + "." + kind
@@ -99,7 +132,8 @@ func commandID(j fleet.Job, kind string) string {
 	return j.ID + "." + kind + "." + strconv.Itoa(j.Attempts)
 }
 
-// parseCommandID splits a command id made by commandID.
+// parseCommandID splits a command id made by commandID; kind keeps its
+// number.
 func parseCommandID(id string) (job, kind string, attempt int, ok bool) {
 	attempt = 1
 	rest := id
@@ -109,10 +143,26 @@ func parseCommandID(id string) (job, kind string, attempt int, ok bool) {
 		}
 	}
 	i := strings.LastIndexByte(rest, '.')
-	if i <= 0 || !slices.Contains(commandKinds, rest[i+1:]) {
+	if i <= 0 {
 		return "", "", 0, false
 	}
-	return rest[:i], rest[i+1:], attempt, true
+	base, _ := splitKind(rest[i+1:])
+	for _, k := range commandKinds {
+		if k == base {
+			return rest[:i], rest[i+1:], attempt, true
+		}
+	}
+	return "", "", 0, false
+}
+
+// splitKind splits "probe12" into "probe" and 12 (0 when no number).
+func splitKind(kind string) (string, int) {
+	i := len(kind)
+	for i > 0 && kind[i-1] >= '0' && kind[i-1] <= '9' {
+		i--
+	}
+	n, _ := strconv.Atoi(kind[i:])
+	return kind[:i], n
 }
 
 // ErrJob: a job the driver cannot run (not a DM device, unknown package,
@@ -126,6 +176,12 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ReportTimeout <= 0 {
+		cfg.ReportTimeout = DefaultReportTimeout
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	return &Driver{cfg: cfg, log: cfg.Logger.With("component", "fumo")}, nil
 }
@@ -147,19 +203,30 @@ func (d *Driver) emit(ctx context.Context, ev Event) {
 	}
 }
 
-// move commits a transition and reports it; a job already moved by
-// someone else (stale) is not an error for a driver that repeats itself.
-func (d *Driver) move(ctx context.Context, j fleet.Job, to fleet.JobState, note string, result ResultCode, mutate func(*fleet.Job) error) (fleet.Job, error) {
-	nj, err := d.cfg.Jobs.MoveJob(ctx, j.ID, j.State, to, note, mutate)
+// step commits a job's move (to == j.State: a change in place) with its
+// queue work, and reports a move. A job already moved by someone else
+// gives ErrStale, which a driver that repeats itself ignores.
+func (d *Driver) step(ctx context.Context, j fleet.Job, to fleet.JobState, note string, result ResultCode, mutate func(*fleet.Job) error, w fleet.DMWork) (fleet.Job, error) {
+	nj, err := d.cfg.Jobs.StepJob(ctx, j.ID, j.State, to, note, mutate, w)
 	if err != nil {
 		return j, err
 	}
-	d.emit(ctx, Event{JobID: nj.ID, DeviceID: nj.DeviceID, State: nj.State, Result: result, Reason: nj.Reason, Note: note})
+	if to != j.State {
+		d.emit(ctx, Event{JobID: nj.ID, DeviceID: nj.DeviceID, State: nj.State, Result: result, Reason: nj.Reason, Note: note})
+	}
 	return nj, nil
 }
 
+// withdrawAll is the queue work that takes back every unfinished command
+// of the job (a device has one unfinished job, so the prefix names only
+// its commands).
+func withdrawAll(j fleet.Job, why string) fleet.DMWork {
+	return fleet.DMWork{WithdrawPrefix: j.ID + ".", Why: why, Force: true}
+}
+
 // fail ends a job with a reason and the native code, or sends it back to
-// queued when the Retry policy wants another attempt.
+// queued when the Retry policy wants another attempt; the job's commands
+// still queued go with it.
 func (d *Driver) fail(ctx context.Context, j fleet.Job, reason fleet.Reason, code int, note string) error {
 	record := func(j *fleet.Job) error {
 		if code != 0 {
@@ -167,25 +234,28 @@ func (d *Driver) fail(ctx context.Context, j fleet.Job, reason fleet.Reason, cod
 		}
 		return nil
 	}
+	w := withdrawAll(j, note)
 	if d.cfg.Retry != nil && fleet.CanTransition(j.State, fleet.JobQueued) {
 		if at, ok := d.cfg.Retry(j, reason); ok {
-			_, err := d.move(ctx, j, fleet.JobQueued, fmt.Sprintf("retry (%s): %s", reason, note), ResultCode(code), func(j *fleet.Job) error {
+			_, err := d.step(ctx, j, fleet.JobQueued, fmt.Sprintf("retry (%s): %s", reason, note), ResultCode(code), func(j *fleet.Job) error {
 				j.StepDeadline = at
 				return record(j)
-			})
+			}, w)
 			return err
 		}
 	}
-	_, err := d.move(ctx, j, fleet.JobFailed, note, ResultCode(code), func(j *fleet.Job) error {
+	_, err := d.step(ctx, j, fleet.JobFailed, note, ResultCode(code), func(j *fleet.Job) error {
 		j.Reason = reason
 		return record(j)
-	})
+	}, w)
 	return err
 }
 
-// Start runs a queued job: it commits waiting_device, queues the FUMO
-// commands (Replace PkgURL or PkgData, Exec with the job id as
-// Correlator) and, when configured, wakes the device with a Package 0.
+// Start runs a queued job: it commits waiting_device together with the
+// job's first commands (the FUMO commands: Replace PkgURL or PkgData, Exec
+// with the job id as Correlator; or, when the device's FUMO root is not
+// known, the discovery read) and, when configured, wakes the device with
+// a Package 0.
 func (d *Driver) Start(ctx context.Context, jobID string) error {
 	j, err := d.cfg.Jobs.Job(ctx, jobID)
 	if err != nil {
@@ -194,32 +264,46 @@ func (d *Driver) Start(ctx context.Context, jobID string) error {
 	if j.State != fleet.JobQueued {
 		return fmt.Errorf("fumo: job %s is %s, not queued: %w", j.ID, j.State, fleet.ErrStale)
 	}
-	if _, _, err := d.plan(ctx, j); err != nil {
+	next := j
+	next.Attempts++ // command ids carry the new attempt
+	cmds, note, err := d.plan(ctx, next)
+	if err != nil {
 		return err
 	}
-	j, err = d.move(ctx, j, fleet.JobWaitingDevice, "FUMO commands queued", 0, func(j *fleet.Job) error {
+	j, err = d.step(ctx, j, fleet.JobWaitingDevice, note, 0, func(j *fleet.Job) error {
 		j.Attempts++
 		j.StepDeadline = time.Time{}
 		return nil
-	})
+	}, fleet.DMWork{Enqueue: cmds})
 	if err != nil {
 		return err
 	}
-	cmds, _, err := d.plan(ctx, j) // command ids carry the new attempt
-	if err != nil {
-		return err
+	d.wake(ctx, j)
+	return nil
+}
+
+// rootOf is the device's FUMO root: its own, else its model's; "" when
+// neither is known (the root is discovered).
+func (d *Driver) rootOf(ctx context.Context, dev fleet.Device) (Root, error) {
+	if dev.DM != nil && dev.DM.FUMORoot != "" {
+		return Root(dev.DM.FUMORoot), nil
 	}
-	return d.queueCommands(ctx, j, cmds)
+	if dev.Model != "" {
+		m, err := d.cfg.Jobs.ModelSettings(ctx, dev.Model)
+		switch {
+		case err == nil && m.FUMORoot != "":
+			return Root(m.FUMORoot), nil
+		case err != nil && !errors.Is(err, fleet.ErrNotFound):
+			return "", err
+		}
+	}
+	return "", nil
 }
 
-type planned struct {
-	id   string
-	cmd  syncml.Command
-	blob string
-}
-
-// plan returns the commands of a job and the device's FUMO root.
-func (d *Driver) plan(ctx context.Context, j fleet.Job) ([]planned, Root, error) {
+// plan returns a job's first commands, and a note saying what they are:
+// the FUMO commands under the device's root, or the discovery read when
+// the root is not known.
+func (d *Driver) plan(ctx context.Context, j fleet.Job) ([]fleet.DMCommand, string, error) {
 	dev, err := d.cfg.Jobs.Device(ctx, j.DeviceID)
 	if err != nil {
 		return nil, "", err
@@ -227,51 +311,78 @@ func (d *Driver) plan(ctx context.Context, j fleet.Job) ([]planned, Root, error)
 	if dev.Protocol != fleet.ProtocolDM || dev.DM == nil {
 		return nil, "", fmt.Errorf("fumo: device %s is not a DM device: %w", dev.ID, ErrJob)
 	}
-	root := Root(dev.DM.FUMORoot)
-	if root == "" {
-		root = DefaultRoot
+	if _, err := d.cfg.Jobs.Package(ctx, j.PackageID); err != nil {
+		return nil, "", fmt.Errorf("fumo: job %s: %w", j.ID, err)
 	}
+	root, err := d.rootOf(ctx, dev)
+	if err != nil {
+		return nil, "", err
+	}
+	if root == "" {
+		c, err := dm.QueueRecord(commandID(j, kindDiscover), j.DeviceID, GetStruct(DiscoveryBase), "", false)
+		if err != nil {
+			return nil, "", err
+		}
+		return []fleet.DMCommand{c}, "FUMO root unknown: reading the device's tree (Get ./?list=Struct)", nil
+	}
+	cmds, err := d.fumoCommands(ctx, j, root)
+	return cmds, "FUMO commands queued", err
+}
+
+// fumoCommands are the commands that deliver the package and run the job's
+// operation under root.
+func (d *Driver) fumoCommands(ctx context.Context, j fleet.Job, root Root) ([]fleet.DMCommand, error) {
 	if err := root.Validate(); err != nil {
-		return nil, "", fmt.Errorf("%w: %w", ErrJob, err)
+		return nil, fmt.Errorf("%w: %w", ErrJob, err)
 	}
 	pkg, err := d.cfg.Jobs.Package(ctx, j.PackageID)
 	if err != nil {
-		return nil, "", fmt.Errorf("fumo: job %s: %w", j.ID, err)
+		return nil, fmt.Errorf("fumo: job %s: %w", j.ID, err)
 	}
 	op := operationOf(j.Operation)
-	var cmds []planned
+	var cmds []fleet.DMCommand
 	switch {
 	case j.Operation == fleet.OpUpdate:
 		// The package is already on the device.
 	case j.Delivery == fleet.DeliveryPush:
 		c := ReplacePkgData(root, nil)
 		c.Items[0].Data = nil // the queue streams the stored package
-		cmds = append(cmds, planned{commandID(j, kindDeliver), c, pkg.ID})
+		rec, err := dm.QueueRecord(commandID(j, kindDeliver), j.DeviceID, c, pkg.ID, false)
+		if err != nil {
+			return nil, err
+		}
+		cmds = append(cmds, rec)
 		op = OpUpdate // pushed data is installed by Exec Update
 	default:
 		if d.cfg.PackageURL == nil {
-			return nil, "", fmt.Errorf("fumo: job %s: no package URL for pull delivery: %w", j.ID, ErrJob)
+			return nil, fmt.Errorf("fumo: job %s: no package URL for pull delivery: %w", j.ID, ErrJob)
 		}
 		c, err := ReplacePkgURL(root, op, d.cfg.PackageURL(j.ID, pkg.ID))
 		if err != nil {
-			return nil, "", fmt.Errorf("%w: %w", ErrJob, err)
+			return nil, fmt.Errorf("%w: %w", ErrJob, err)
 		}
-		cmds = append(cmds, planned{commandID(j, kindDeliver), c, ""})
+		rec, err := dm.QueueRecord(commandID(j, kindDeliver), j.DeviceID, c, "", false)
+		if err != nil {
+			return nil, err
+		}
+		cmds = append(cmds, rec)
 	}
 	if !(j.Delivery == fleet.DeliveryPush && j.Operation == fleet.OpDownload) {
-		cmds = append(cmds, planned{commandID(j, kindExec), Exec(root, op, j.ID), ""})
+		rec, err := dm.QueueRecord(commandID(j, kindExec), j.DeviceID, Exec(root, op, j.ID), "", true)
+		if err != nil {
+			return nil, err
+		}
+		cmds = append(cmds, rec)
 	}
-	return cmds, root, nil
+	return cmds, nil
 }
 
-func (d *Driver) queueCommands(ctx context.Context, j fleet.Job, cmds []planned) error {
-	for _, c := range cmds {
-		if err := d.cfg.Queue.EnqueueAs(ctx, c.id, j.DeviceID, c.cmd, c.blob); err != nil && !errors.Is(err, fleet.ErrExists) {
-			return err
-		}
+// execOp is the FUMO operation the job's Exec runs.
+func execOp(j fleet.Job) Operation {
+	if j.Delivery == fleet.DeliveryPush {
+		return OpUpdate
 	}
-	d.wake(ctx, j)
-	return nil
+	return operationOf(j.Operation)
 }
 
 // wake sends the device a Package 0, when configured, so that it calls in
@@ -286,251 +397,46 @@ func (d *Driver) wake(ctx context.Context, j fleet.Job) {
 	}
 }
 
-// CommandFinished follows the statuses of a job's commands (dm.ResultHandler).
-func (d *Driver) CommandFinished(ctx context.Context, r dm.CommandResult) {
-	jobID, kind, attempt, ok := parseCommandID(r.ID)
-	if !ok {
-		return // not a driver command
-	}
-	j, err := d.cfg.Jobs.Job(ctx, jobID)
-	if err != nil || j.State.Terminal() || attempt != max(j.Attempts, 1) {
-		return // finished, or an answer to an attempt given up on
-	}
-	if err := d.onCommand(ctx, j, kind, r); err != nil && !errors.Is(err, fleet.ErrStale) {
-		d.log.Error("fumo: command result", "job", jobID, "command", r.ID, "err", err)
-	}
-}
-
-func (d *Driver) onCommand(ctx context.Context, j fleet.Job, kind string, r dm.CommandResult) error {
-	if r.State == fleet.DMCommandFailed {
-		return d.fail(ctx, j, fleet.ReasonUnknown, 0, "command "+kind+": "+r.Error)
-	}
-	code := 0
-	if r.Outcome != nil {
-		code = r.Outcome.Code()
-	}
-	switch kind {
-	case kindDeliver:
-		if code != 200 && code != 202 {
-			return d.fail(ctx, j, reasonOfStatus(code), code, fmt.Sprintf("device answered %d to the package delivery", code))
-		}
-		if j.State == fleet.JobWaitingDevice {
-			j, err := d.move(ctx, j, fleet.JobDelivering, "package delivery accepted", 0, nil)
-			if err != nil {
-				return err
-			}
-			if j.Delivery == fleet.DeliveryPush && j.Operation == fleet.OpDownload {
-				if j, err = d.move(ctx, j, fleet.JobDelivered, "package pushed", 0, nil); err != nil {
-					return err
-				}
-				if j, err = d.move(ctx, j, fleet.JobVerifying, "package on the device", 0, nil); err != nil {
-					return err
-				}
-				_, err = d.move(ctx, j, fleet.JobSucceeded, "package pushed to the device", 0, nil)
-				return err
-			}
-		}
-		return nil
-	case kindExec:
-		switch {
-		case code == 200 || code == 202:
-			if j.State == fleet.JobWaitingDevice || j.State == fleet.JobDelivering {
-				_, err := d.move(ctx, j, fleet.JobUpdating, fmt.Sprintf("Exec accepted (%d); waiting for the device's report", code), 0, nil)
-				return err
-			}
-			return nil
-		default:
-			return d.fail(ctx, j, reasonOfStatus(code), code, fmt.Sprintf("device answered %d to Exec", code))
-		}
-	case kindVerify:
-		return d.onVerify(ctx, j, r)
-	}
-	return nil
-}
-
-func (d *Driver) onVerify(ctx context.Context, j fleet.Job, r dm.CommandResult) error {
-	if j.State != fleet.JobVerifying {
-		return nil
-	}
-	pkg, err := d.cfg.Jobs.Package(ctx, j.PackageID)
-	if err != nil {
-		return err
-	}
-	fwv := ""
-	if r.Outcome != nil {
-		for _, it := range r.Outcome.Results {
-			if it.Source != nil && it.Source.LocURI == DevDetailFwV {
-				fwv = strings.TrimSpace(string(it.Data))
-			}
-		}
-	}
-	if fwv == "" || fwv != pkg.Version {
-		return d.fail(ctx, j, fleet.ReasonUpdateFailed, 0, fmt.Sprintf("device reports firmware %q after the update, package is %q", fwv, pkg.Version))
-	}
-	_, err = d.move(ctx, j, fleet.JobSucceeded, "firmware "+fwv+" verified", ResultSuccessful, nil)
-	return err
-}
-
-// HandleAlert takes Generic Alerts (dm.AlertHandler): FUMO results are
-// matched to their job by Correlator, then by device and operation; the
-// status is 200 (202 for device requests the server acts on later), 415
-// for a FUMO alert it cannot read, 0 (the server's default) for alerts of
-// other management objects.
-func (d *Driver) HandleAlert(ctx context.Context, ev dm.AlertEvent) int {
-	if ev.Alert.Code != AlertCodeGeneric {
-		return 0
-	}
-	reports, err := ParseGenericAlert(ev.Alert)
-	switch {
-	case errors.Is(err, ErrNotFUMOAlert):
-		return 0
-	case err != nil:
-		d.emit(ctx, Event{DeviceID: ev.DeviceID, Note: "unreadable FUMO alert: " + err.Error()})
-		return 415
-	}
-	code := 200
-	for _, rep := range reports {
-		if rep.Type.IsRequest() {
-			d.emit(ctx, Event{DeviceID: ev.DeviceID, Note: "device asks for an update (" + rep.Type.String() + ")"})
-			code = 202
-			continue
-		}
-		j, ok := d.match(ctx, ev.DeviceID, rep)
-		if !ok {
-			d.emit(ctx, Event{DeviceID: ev.DeviceID, Result: rep.Result, Note: fmt.Sprintf("FUMO result %d (correlator %q) matches no job of this device", rep.Result, rep.Correlator)})
-			continue
-		}
-		if err := d.onReport(ctx, j, rep); err != nil && !errors.Is(err, fleet.ErrStale) {
-			d.log.Error("fumo: report", "job", j.ID, "err", err)
-			return 500
-		}
-	}
-	return code
-}
-
-// match finds the job a report belongs to.
-func (d *Driver) match(ctx context.Context, deviceID string, rep Report) (fleet.Job, bool) {
-	if rep.Correlator != "" {
-		j, err := d.cfg.Jobs.Job(ctx, rep.Correlator)
-		if err == nil && j.DeviceID == deviceID && !j.State.Terminal() {
-			return j, true
-		}
-		return fleet.Job{}, false
-	}
-	jobs, err := d.cfg.Jobs.JobsOfDevice(ctx, deviceID)
-	if err != nil {
-		return fleet.Job{}, false
-	}
-	if dev, err := d.cfg.Jobs.Device(ctx, deviceID); err == nil && dev.DM != nil && rep.Root != "" {
-		root := Root(dev.DM.FUMORoot)
-		if root == "" {
-			root = DefaultRoot
-		}
-		if rep.Root != root {
-			return fleet.Job{}, false // a report about another FUMO node
-		}
-	}
-	for _, j := range jobs {
-		if j.State.Terminal() || j.State == fleet.JobQueued {
-			continue
-		}
-		op := operationOf(j.Operation)
-		if j.Delivery == fleet.DeliveryPush {
-			op = OpUpdate
-		}
-		if op.AlertType() == rep.Type {
-			return j, true
-		}
-	}
-	return fleet.Job{}, false
-}
-
-// onReport applies a FUMO result to its job. The device has run the Exec:
-// delivery and Exec commands of the job still queued (their statuses lost
-// with a broken session) are withdrawn first, so that no session sends
-// them again.
-func (d *Driver) onReport(ctx context.Context, j fleet.Job, rep Report) error {
-	if err := d.cfg.Queue.Withdraw(ctx, "superseded by the device's result", true, commandID(j, kindDeliver), commandID(j, kindExec)); err != nil {
-		return err
-	}
-	if !rep.Result.Successful() {
-		return d.fail(ctx, j, ReasonOf(rep.Result), int(rep.Result), fmt.Sprintf("device reported %d (%s)", int(rep.Result), rep.Result))
-	}
-	var err error
-	if j.State == fleet.JobWaitingDevice || j.State == fleet.JobDelivering {
-		// The Exec's status comes after its 1226 in this message.
-		if j, err = d.move(ctx, j, fleet.JobUpdating, "device reported before the Exec status", rep.Result, nil); err != nil {
-			return err
-		}
-	}
-	if j.State == fleet.JobDelivered {
-		if j, err = d.move(ctx, j, fleet.JobUpdating, "", rep.Result, nil); err != nil {
-			return err
-		}
-	}
-	if j.State != fleet.JobUpdating {
-		return nil // already past this point
-	}
-	record := func(j *fleet.Job) error {
-		j.Native = append(j.Native, fleet.NativeCode{Protocol: fleet.ProtocolDM, Code: int(rep.Result)})
-		return nil
-	}
-	if !d.cfg.Verify || j.Operation == fleet.OpDownload {
-		_, err = d.move(ctx, j, fleet.JobSucceeded, fmt.Sprintf("device reported %d", int(rep.Result)), rep.Result, record)
-		return err
-	}
-	if j, err = d.move(ctx, j, fleet.JobVerifying, fmt.Sprintf("device reported %d; reading its firmware version", int(rep.Result)), rep.Result, record); err != nil {
-		return err
-	}
-	return d.queueVerify(ctx, j)
-}
-
-func (d *Driver) queueVerify(ctx context.Context, j fleet.Job) error {
-	err := d.cfg.Queue.EnqueueAs(ctx, commandID(j, kindVerify), j.DeviceID, GetFirmwareVersion(), "")
-	if errors.Is(err, fleet.ErrExists) {
-		return nil
-	}
-	return err
-}
-
-// Stop ends or rewinds a job the gateway gives up on: the commands of its
-// current attempt the device has not been sent are withdrawn, then the job
-// moves to `to` (cancelled, failed with reason, or queued for another
-// attempt from notBefore). When a command was already sent the device may
-// act on it: without force Stop refuses with fleet.ErrStale and changes
-// nothing; with force (a timeout) the job moves anyway and a late answer
-// finds it finished.
+// Stop ends or rewinds a job the gateway gives up on: the job's commands
+// the device has not been sent are withdrawn in the same transaction as
+// the job's move to `to` (cancelled, failed with reason, or queued for
+// another attempt from notBefore). When a command was already sent the
+// device may act on it: without force Stop refuses with fleet.ErrStale and
+// changes nothing; with force (a timeout) the job moves anyway and a late
+// answer finds it finished. A job whose Exec the device accepted is never
+// sent back to queued (another attempt could download the package again
+// because a result alert was lost): it fails instead.
 func (d *Driver) Stop(ctx context.Context, jobID string, to fleet.JobState, reason fleet.Reason, note string, force bool, notBefore time.Time) error {
 	j, err := d.cfg.Jobs.Job(ctx, jobID)
 	if err != nil {
 		return err
 	}
+	if to == fleet.JobQueued && j.State == fleet.JobUpdating {
+		to, note = fleet.JobFailed, note+" (not retried: the device accepted the Exec)"
+	}
 	if j.State.Terminal() || !fleet.CanTransition(j.State, to) {
 		return fmt.Errorf("fumo: job %s is %s, cannot go to %s: %w", j.ID, j.State, to, fleet.ErrStale)
 	}
-	ids := make([]string, 0, len(commandKinds))
-	for _, k := range commandKinds {
-		ids = append(ids, commandID(j, k))
-	}
-	if j.State != fleet.JobQueued {
-		if err := d.cfg.Queue.Withdraw(ctx, note, force, ids...); err != nil {
-			return fmt.Errorf("fumo: stop job %s: %w", j.ID, err)
-		}
-	}
-	_, err = d.move(ctx, j, to, note, 0, func(j *fleet.Job) error {
+	w := fleet.DMWork{WithdrawPrefix: j.ID + ".", Why: note, Force: force,
+		Guard: []string{commandID(j, kindDeliver), commandID(j, kindExec), commandID(j, kindReexec)}}
+	_, err = d.step(ctx, j, to, note, 0, func(j *fleet.Job) error {
 		if to == fleet.JobQueued {
 			j.StepDeadline = notBefore
 		} else {
 			j.Reason = reason
 		}
 		return nil
-	})
-	return err
+	}, w)
+	if err != nil {
+		return fmt.Errorf("fumo: stop job %s: %w", j.ID, err)
+	}
+	return nil
 }
 
-// Resume picks up every unfinished DM job after a restart: commands not
-// queued yet are queued (ids make this idempotent) and results stored
-// while the driver was down are applied.
+// Resume picks up every unfinished DM job after a restart: results stored
+// while the driver was down (or before it acted on them) are applied again
+// in the order they were queued (every handler is idempotent), and devices
+// with work waiting are woken.
 func (d *Driver) Resume(ctx context.Context) error {
 	for _, st := range []fleet.JobState{fleet.JobWaitingDevice, fleet.JobDelivering, fleet.JobDelivered, fleet.JobUpdating, fleet.JobVerifying} {
 		jobs, err := d.cfg.Jobs.JobsInState(ctx, st)
@@ -542,37 +448,48 @@ func (d *Driver) Resume(ctx context.Context) error {
 			if err != nil || dev.Protocol != fleet.ProtocolDM {
 				continue
 			}
-			switch st {
-			case fleet.JobWaitingDevice:
-				// Queued before the restart, or not yet: ids make this safe.
-				cmds, _, perr := d.plan(ctx, j)
-				if perr != nil {
-					err = d.fail(ctx, j, fleet.ReasonUnknown, 0, perr.Error())
-				} else {
-					err = d.queueCommands(ctx, j, cmds)
-				}
-			case fleet.JobDelivering:
-				// The delivery's status came, the Exec's may not have: a
-				// session broken by the restart leaves it to the next one.
-				d.wake(ctx, j)
-			case fleet.JobVerifying:
-				// The firmware version read may have gone out in a session
-				// the restart broke: the device has to call in again.
-				if err = d.queueVerify(ctx, j); err == nil {
-					d.wake(ctx, j)
-				}
-			}
-			if err != nil {
+			if err := d.resume(ctx, j); err != nil && !errors.Is(err, fleet.ErrStale) {
 				return err
 			}
-			for _, kind := range commandKinds {
-				r, err := d.cfg.Queue.Result(ctx, commandID(j, kind))
-				if err != nil || !r.State.Terminal() {
-					continue
-				}
-				d.CommandFinished(ctx, r)
-			}
 		}
+	}
+	return nil
+}
+
+func (d *Driver) resume(ctx context.Context, j fleet.Job) error {
+	cmds, err := d.cfg.Jobs.AllDMCommands(ctx, j.DeviceID)
+	if err != nil {
+		return err
+	}
+	waiting := false
+	for _, c := range cmds {
+		job, _, attempt, ok := parseCommandID(c.ID)
+		if !ok || job != j.ID || attempt != max(j.Attempts, 1) {
+			continue
+		}
+		if !c.State.Terminal() {
+			waiting = true
+			continue
+		}
+		r, err := dm.ResultOf(c)
+		if err != nil {
+			d.log.Error("fumo: resume", "job", j.ID, "command", c.ID, "err", err)
+			continue
+		}
+		d.CommandFinished(ctx, r)
+	}
+	if j.State == fleet.JobVerifying {
+		// The firmware version read may have gone out in a session the
+		// restart broke: it is queued again if it is not there.
+		if cur, err := d.cfg.Jobs.Job(ctx, j.ID); err == nil && cur.State == fleet.JobVerifying {
+			if err := d.queueVerify(ctx, cur); err != nil {
+				return err
+			}
+			waiting = true
+		}
+	}
+	if waiting || j.State == fleet.JobDelivering {
+		d.wake(ctx, j)
 	}
 	return nil
 }
