@@ -1,8 +1,9 @@
 // Package api owns fumo-gw's operator API: the versioned REST resources
-// under /api/v1 (packages, devices, jobs, campaigns, raw device commands),
-// the server-sent event stream, /healthz and /readyz, the OpenAPI document,
-// and what wraps them all: bearer-token authentication, request body
-// limits and errors as JSON with a stable code.
+// under /api/v1 (packages, devices, model settings, jobs, campaigns, raw
+// device commands), the server-sent event stream, /healthz and /readyz,
+// the OpenAPI document, and what wraps them all: bearer-token
+// authentication, request body limits and errors as JSON with a stable
+// code.
 package api
 
 import (
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -90,7 +92,10 @@ func New(cfg Config) (*API, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &API{cfg: cfg, g: cfg.Gateway, log: cfg.Logger.With("component", "api"), router: mux.NewRouter()}
+	// Routes match the escaped path, so that a path parameter may hold any
+	// character, '/' included (a model name such as "a/b" arrives as
+	// a%2Fb); handlers read parameters with pathVar, which unescapes them.
+	a := &API{cfg: cfg, g: cfg.Gateway, log: cfg.Logger.With("component", "api"), router: mux.NewRouter().UseEncodedPath()}
 	a.router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, "no such resource: "+r.URL.Path)
 	})
@@ -101,6 +106,7 @@ func New(cfg Config) (*API, error) {
 	a.routesPublic()
 	a.routesPackages()
 	a.routesDevices()
+	a.routesModels()
 	a.routesCommands()
 	a.routesJobs()
 	a.routesCampaigns()
@@ -132,6 +138,17 @@ func (a *API) handlePublic(method, path string, h http.Handler) {
 
 // muxPath turns the document's {path} catch-all into mux's pattern.
 func muxPath(p string) string { return strings.ReplaceAll(p, "{path}", "{path:.+}") }
+
+// pathVar is the named path parameter of the matched route, unescaped
+// (the router matches the escaped path). A parameter that does not
+// unescape cannot occur: net/http refuses such a request line.
+func pathVar(r *http.Request, name string) string {
+	v := mux.Vars(r)[name]
+	if u, err := url.PathUnescape(v); err == nil {
+		return u
+	}
+	return v
+}
 
 // authenticated checks the bearer token.
 func (a *API) authenticated(h http.HandlerFunc) http.Handler {

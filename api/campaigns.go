@@ -4,8 +4,6 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/gorilla/mux"
-
 	"github.com/fumo-gw/fumo-gw/bridge"
 	"github.com/fumo-gw/fumo-gw/fleet"
 )
@@ -25,7 +23,7 @@ func (a *API) routesCampaigns() {
 		{"cancel", a.g.Bridge.CancelCampaign},
 	} {
 		a.handle(http.MethodPost, "/campaigns/{id}/"+act.name, func(w http.ResponseWriter, r *http.Request) {
-			if _, err := act.fn(r.Context(), mux.Vars(r)["id"]); err != nil {
+			if _, err := act.fn(r.Context(), pathVar(r, "id")); err != nil {
 				a.fail(w, r, err)
 				return
 			}
@@ -74,7 +72,7 @@ func (a *API) listCampaigns(w http.ResponseWriter, r *http.Request) {
 
 // campaignProgress answers a campaign with its live job counts.
 func (a *API) campaignProgress(w http.ResponseWriter, r *http.Request) {
-	p, err := a.g.Bridge.CampaignProgress(r.Context(), mux.Vars(r)["id"])
+	p, err := a.g.Bridge.CampaignProgress(r.Context(), pathVar(r, "id"))
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gorilla/mux"
-
 	"github.com/fumo-gw/fumo-gw/dm"
 	"github.com/fumo-gw/fumo-gw/dm/syncml"
 	"github.com/fumo-gw/fumo-gw/fleet"
@@ -156,9 +154,9 @@ func (a *API) getDMCommand(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	res, err := a.g.DM.Result(r.Context(), mux.Vars(r)["cmd"])
+	res, err := a.g.DM.Result(r.Context(), pathVar(r, "cmd"))
 	if err == nil && res.DeviceID != d.ID {
-		err = fmt.Errorf("command %s of device %s: %w", mux.Vars(r)["cmd"], d.ID, fleet.ErrNotFound)
+		err = fmt.Errorf("command %s of device %s: %w", pathVar(r, "cmd"), d.ID, fleet.ErrNotFound)
 	}
 	if err != nil {
 		a.fail(w, r, err)
@@ -184,7 +182,7 @@ func (a *API) getDMCommand(w http.ResponseWriter, r *http.Request) {
 
 // deviceOf loads the {id} device and checks its protocol.
 func (a *API) deviceOf(w http.ResponseWriter, r *http.Request, p fleet.Protocol) (fleet.Device, bool) {
-	d, err := a.g.Store.Device(r.Context(), mux.Vars(r)["id"])
+	d, err := a.g.Store.Device(r.Context(), pathVar(r, "id"))
 	if err != nil {
 		a.fail(w, r, err)
 		return d, false
@@ -202,7 +200,7 @@ func (a *API) lwm2mTarget(w http.ResponseWriter, r *http.Request) (string, node.
 	if !ok {
 		return "", node.Path{}, false
 	}
-	p, err := node.ParsePath("/" + strings.TrimPrefix(mux.Vars(r)["path"], "/"))
+	p, err := node.ParsePath("/" + strings.TrimPrefix(pathVar(r, "path"), "/"))
 	if err != nil {
 		a.fail(w, r, badRequest("path: %v", err))
 		return "", node.Path{}, false

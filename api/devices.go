@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/gorilla/mux"
-
 	"github.com/fumo-gw/fumo-gw/fleet"
 	"github.com/fumo-gw/fumo-gw/store"
 )
@@ -31,6 +29,7 @@ type DMSettings struct {
 	Password       string       `json:"password"`
 	ServerID       string       `json:"server_id,omitempty"`
 	ServerPassword string       `json:"server_password,omitempty"`
+	ServerAuth     fleet.DMAuth `json:"server_auth,omitempty"` // the server's credential type: basic, md5 or hmac; empty: Auth's
 }
 
 // LwM2MSettings are an LwM2M device's endpoint and optional DTLS PSK
@@ -62,6 +61,7 @@ type DMView struct {
 	Auth           fleet.DMAuth      `json:"auth"`
 	Username       string            `json:"username"`
 	ServerID       string            `json:"server_id,omitempty"`
+	ServerAuth     fleet.DMAuth      `json:"server_auth,omitempty"` // as provisioned or learnt; absent: the same as Auth
 	DevInfo        map[string]string `json:"dev_info,omitempty"`
 	DevDetail      map[string]string `json:"dev_detail,omitempty"`
 	PendingTrigger string            `json:"pending_trigger_session,omitempty"`
@@ -94,7 +94,7 @@ func (a *API) addDevice(w http.ResponseWriter, r *http.Request) {
 	d := fleet.Device{ID: req.ID, Protocol: req.Protocol, Model: req.Model, FirmwareVersion: req.FirmwareVersion}
 	if s := req.DM; s != nil {
 		d.DM = &fleet.DMInfo{DeviceID: s.DeviceID, FUMORoot: s.FUMORoot, Auth: s.Auth, Username: s.Username,
-			Password: fleet.Secret(s.Password), ServerID: s.ServerID, ServerPassword: fleet.Secret(s.ServerPassword)}
+			Password: fleet.Secret(s.Password), ServerID: s.ServerID, ServerPassword: fleet.Secret(s.ServerPassword), ServerAuth: s.ServerAuth}
 	}
 	if s := req.LwM2M; s != nil {
 		key, err := hex.DecodeString(s.PSKKeyHex)
@@ -159,7 +159,7 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) getDevice(w http.ResponseWriter, r *http.Request) {
-	d, err := a.g.Store.Device(r.Context(), mux.Vars(r)["id"])
+	d, err := a.g.Store.Device(r.Context(), pathVar(r, "id"))
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -174,7 +174,7 @@ func (a *API) getDevice(w http.ResponseWriter, r *http.Request) {
 
 // deleteDevice refuses while the device has an unfinished job.
 func (a *API) deleteDevice(w http.ResponseWriter, r *http.Request) {
-	if err := a.g.Store.DeleteDevice(r.Context(), mux.Vars(r)["id"]); err != nil {
+	if err := a.g.Store.DeleteDevice(r.Context(), pathVar(r, "id")); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -186,7 +186,7 @@ func (a *API) deleteDevice(w http.ResponseWriter, r *http.Request) {
 func (a *API) deviceState(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := contextWithTimeout(r, a.cfg.RequestTimeout)
 	defer cancel()
-	st, err := a.g.Bridge.DeviceState(ctx, mux.Vars(r)["id"])
+	st, err := a.g.Bridge.DeviceState(ctx, pathVar(r, "id"))
 	if err != nil {
 		a.fail(w, r, deviceWait(ctx, err))
 		return
@@ -199,7 +199,7 @@ func (a *API) brief(d fleet.Device) DeviceView {
 	v := DeviceView{ID: d.ID, Protocol: d.Protocol, Model: d.Model, FirmwareVersion: d.FirmwareVersion, Created: d.Created, Updated: d.Updated}
 	if d.DM != nil {
 		v.DM = &DMView{DeviceID: d.DM.DeviceID, FUMORoot: d.DM.FUMORoot, Auth: d.DM.Auth, Username: d.DM.Username, ServerID: d.DM.ServerID,
-			DevInfo: d.DM.DevInfo, DevDetail: d.DM.DevDetail, PendingTrigger: d.DM.TriggerSessionID}
+			ServerAuth: d.DM.ServerAuth, DevInfo: d.DM.DevInfo, DevDetail: d.DM.DevDetail, PendingTrigger: d.DM.TriggerSessionID}
 	}
 	if d.LwM2M != nil {
 		v.LwM2M = &LwM2MView{Endpoint: d.LwM2M.Endpoint, PSKIdentity: d.LwM2M.PSKIdentity}

@@ -122,11 +122,12 @@ func newHarness(t testing.TB, mutate func(*api.Config)) *harness {
 	return h
 }
 
-// recordRoutes marks the route each request matched as covered.
+// recordRoutes marks the route each request matched as covered (on the
+// escaped path, as the router matches).
 func recordRoutes(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, rt := range allRoutes {
-			if rt.Method == r.Method && templateRE(rt.Path).MatchString(r.URL.Path) {
+			if rt.Method == r.Method && templateRE(rt.Path).MatchString(r.URL.EscapedPath()) {
 				covered.Lock()
 				covered.m[rt.Method+" "+rt.Path] = true
 				covered.Unlock()

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gorilla/mux"
-
 	"github.com/fumo-gw/fumo-gw/bridge"
 	"github.com/fumo-gw/fumo-gw/fleet"
 	"github.com/fumo-gw/fumo-gw/store"
@@ -36,7 +34,7 @@ func (a *API) createJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) getJob(w http.ResponseWriter, r *http.Request) {
-	j, err := a.g.Store.Job(r.Context(), mux.Vars(r)["id"])
+	j, err := a.g.Store.Job(r.Context(), pathVar(r, "id"))
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -45,7 +43,7 @@ func (a *API) getJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) cancelJob(w http.ResponseWriter, r *http.Request) {
-	j, err := a.g.Bridge.CancelJob(r.Context(), mux.Vars(r)["id"])
+	j, err := a.g.Bridge.CancelJob(r.Context(), pathVar(r, "id"))
 	if err != nil {
 		a.fail(w, r, err)
 		return

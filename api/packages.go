@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/gorilla/mux"
-
 	"github.com/fumo-gw/fumo-gw/fleet"
 	"github.com/fumo-gw/fumo-gw/store"
 )
@@ -32,7 +30,7 @@ func (a *API) listPackages(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) getPackage(w http.ResponseWriter, r *http.Request) {
-	p, err := a.g.Store.Package(r.Context(), mux.Vars(r)["id"])
+	p, err := a.g.Store.Package(r.Context(), pathVar(r, "id"))
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -41,10 +39,10 @@ func (a *API) getPackage(w http.ResponseWriter, r *http.Request) {
 }
 
 // addPackage stores an upload: the image as the raw body with its
-// description in the query (id, name, version, sha256, size), or a
-// multipart form with those fields first and the image in the "file"
-// part. The bytes stream into the store, which keeps nothing unless
-// size and SHA-256 are the declared ones.
+// description in the query (id, name, version, sha256, size,
+// content_type, verify), or a multipart form with those fields first and
+// the image in the "file" part. The bytes stream into the store, which
+// keeps nothing unless size and SHA-256 are the declared ones.
 func (a *API) addPackage(w http.ResponseWriter, r *http.Request) {
 	body := http.MaxBytesReader(w, r.Body, a.cfg.MaxPackage+64<<10) // room for multipart framing
 	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -77,7 +75,7 @@ func (a *API) addPackage(w http.ResponseWriter, r *http.Request) {
 			desc[part.FormName()] = string(v)
 		}
 	case "application/octet-stream", "":
-		for _, k := range []string{"id", "name", "version", "sha256", "size", "content_type"} {
+		for _, k := range []string{"id", "name", "version", "sha256", "size", "content_type", "verify"} {
 			desc[k] = r.URL.Query().Get(k)
 		}
 		image = body
@@ -88,6 +86,15 @@ func (a *API) addPackage(w http.ResponseWriter, r *http.Request) {
 	p := fleet.Package{ID: desc["id"], Name: desc["name"], Version: desc["version"], SHA256: desc["sha256"], ContentType: desc["content_type"]}
 	if p.Name == "" {
 		p.Name = p.ID
+	}
+	switch desc["verify"] {
+	case "":
+	case "true", "false":
+		v := desc["verify"] == "true"
+		p.Verify = &v
+	default:
+		a.fail(w, r, badRequest("verify %q: want true or false", desc["verify"]))
+		return
 	}
 	size, err := strconv.ParseInt(desc["size"], 10, 64)
 	if desc["size"] == "" && mt != "multipart/form-data" {
@@ -115,9 +122,10 @@ func (a *API) addPackage(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, stored)
 }
 
-// deletePackage refuses while a job or an unfinished campaign uses it.
+// deletePackage refuses while a job or an unfinished campaign uses it,
+// or while it is a model's release (the store says so).
 func (a *API) deletePackage(w http.ResponseWriter, r *http.Request) {
-	id := mux.Vars(r)["id"]
+	id := pathVar(r, "id")
 	if _, err := a.g.Store.Package(r.Context(), id); err != nil {
 		a.fail(w, r, err)
 		return

@@ -30,6 +30,10 @@ type CampaignRequest struct {
 	RatePerMinute    int             `json:"rate_per_minute,omitempty"`
 	FailureThreshold int             `json:"failure_threshold,omitempty"`
 	FailurePercent   bool            `json:"failure_percent,omitempty"`
+	// Verify, when set, switches the firmware version check after a
+	// successful update on or off for the campaign's jobs (default: the
+	// package's setting, else on).
+	Verify *bool `json:"verify,omitempty"`
 }
 
 // CreateCampaign resolves and checks a campaign's devices and stores it
@@ -41,7 +45,7 @@ func (b *Bridge) CreateCampaign(ctx context.Context, r CampaignRequest) (fleet.C
 	}
 	c := fleet.Campaign{ID: r.ID, PackageID: r.PackageID, Operation: r.Operation, Delivery: r.Delivery,
 		Devices: r.Devices, Selector: r.Selector, MaxInFlight: r.MaxInFlight, RatePerMinute: r.RatePerMinute,
-		FailureThreshold: r.FailureThreshold, FailurePercent: r.FailurePercent, State: fleet.CampaignDraft}
+		FailureThreshold: r.FailureThreshold, FailurePercent: r.FailurePercent, Verify: r.Verify, State: fleet.CampaignDraft}
 	if c.Operation == "" {
 		c.Operation = fleet.OpDownloadAndUpdate
 	}
@@ -318,7 +322,7 @@ func (b *Bridge) schedule(ctx context.Context, c fleet.Campaign, now time.Time) 
 			continue
 		}
 		j := fleet.Job{ID: campaignJobID(c, i), DeviceID: devID, PackageID: c.PackageID, CampaignID: c.ID,
-			Operation: c.Operation, Delivery: c.Delivery, State: fleet.JobQueued}
+			Operation: c.Operation, Delivery: c.Delivery, Verify: c.Verify, State: fleet.JobQueued}
 		_, err := b.createJob(ctx, j)
 		switch {
 		case err == nil:

@@ -46,6 +46,7 @@ type Campaign struct {
 	// percentage of finished jobs when FailurePercent is set.
 	FailureThreshold int           `json:"failure_threshold,omitempty"`
 	FailurePercent   bool          `json:"failure_percent,omitempty"`
+	Verify           *bool         `json:"verify,omitempty"` // when set, copied to the campaign's jobs (Job.Verify)
 	State            CampaignState `json:"state"`
 	// StateNote says why the campaign is in its state (the threshold that
 	// paused it, who cancelled it).

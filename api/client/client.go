@@ -96,7 +96,30 @@ func (c *Client) Do(ctx context.Context, method, path string, body any, contentT
 
 // AddPackage uploads an image of size bytes with its SHA-256.
 func (c *Client) AddPackage(ctx context.Context, id, name, version, sha256 string, size int64, image io.Reader) (fleet.Package, error) {
-	q := url.Values{"id": {id}, "name": {name}, "version": {version}, "sha256": {sha256}, "size": {strconv.FormatInt(size, 10)}}
+	return c.UploadPackage(ctx, PackageUpload{ID: id, Name: name, Version: version, SHA256: sha256, Size: size}, image)
+}
+
+// PackageUpload describes an image to upload: what POST /packages takes
+// in its query.
+type PackageUpload struct {
+	ID, Name, Version string
+	SHA256            string // lowercase hex
+	Size              int64
+	ContentType       string // the image's MIME type (optional)
+	// Verify, when set, switches the firmware version check after a
+	// successful update on or off for the package's jobs (default on).
+	Verify *bool
+}
+
+// UploadPackage uploads an image described by u.
+func (c *Client) UploadPackage(ctx context.Context, u PackageUpload, image io.Reader) (fleet.Package, error) {
+	q := url.Values{"id": {u.ID}, "name": {u.Name}, "version": {u.Version}, "sha256": {u.SHA256}, "size": {strconv.FormatInt(u.Size, 10)}}
+	if u.ContentType != "" {
+		q.Set("content_type", u.ContentType)
+	}
+	if u.Verify != nil {
+		q.Set("verify", strconv.FormatBool(*u.Verify))
+	}
 	var p fleet.Package
 	err := c.Do(ctx, http.MethodPost, api.Prefix+"/packages?"+q.Encode(), image, "application/octet-stream", &p)
 	return p, err
@@ -129,6 +152,41 @@ func (c *Client) Device(ctx context.Context, id string) (api.DeviceView, error) 
 	var v api.DeviceView
 	err := c.Do(ctx, http.MethodGet, api.Prefix+"/devices/"+url.PathEscape(id), nil, "", &v)
 	return v, err
+}
+
+// Models lists every model's settings.
+func (c *Client) Models(ctx context.Context) ([]fleet.ModelSettings, error) {
+	var out struct{ Models []fleet.ModelSettings }
+	err := c.Do(ctx, http.MethodGet, api.Prefix+"/models", nil, "", &out)
+	return out.Models, err
+}
+
+// Model gets a model's settings.
+func (c *Client) Model(ctx context.Context, model string) (fleet.ModelSettings, error) {
+	var m fleet.ModelSettings
+	err := c.Do(ctx, http.MethodGet, api.Prefix+"/models/"+segment(model), nil, "", &m)
+	return m, err
+}
+
+// SetModel replaces a model's settings.
+func (c *Client) SetModel(ctx context.Context, model string, r api.ModelRequest) (fleet.ModelSettings, error) {
+	var m fleet.ModelSettings
+	err := c.Do(ctx, http.MethodPut, api.Prefix+"/models/"+segment(model), r, "", &m)
+	return m, err
+}
+
+// DeleteModel removes a model's settings.
+func (c *Client) DeleteModel(ctx context.Context, model string) error {
+	return c.Do(ctx, http.MethodDelete, api.Prefix+"/models/"+segment(model), nil, "", nil)
+}
+
+// segment escapes s as one path segment: '/' as %2F, and "." and ".."
+// too, which a router would otherwise clean away.
+func segment(s string) string {
+	if s == "." || s == ".." {
+		return strings.Repeat("%2E", len(s))
+	}
+	return url.PathEscape(s)
 }
 
 // CreateJob creates a job.

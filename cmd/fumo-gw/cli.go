@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -23,27 +24,35 @@ import (
 	"github.com/fumo-gw/fumo-gw/fleet"
 )
 
-// The API client sub-commands: package, device, job, campaign. Each takes
-// the common flags -api, -token (or -data-dir to read the token a local
-// serve generated) and -json.
+// The API client sub-commands: package, device, model, job, campaign.
+// Each takes the common flags -api, -token (or -data-dir to read the token
+// a local serve generated) and -json; flags may come before or after the
+// arguments.
 
-const cliUsage = `usage: fumo-gw <package|device|job|campaign> <verb> [flags] [args]
+const cliUsage = `usage: fumo-gw <package|device|model|job|campaign> <verb> [flags] [args]
 
-  package add -id ID -version V [-name N] FILE
+  package add -id ID -version V [-name N] [-verify=false] FILE
   package list
-  device add -id ID -protocol dm|lwm2m [-model M] [-fw V] (-dm-id ... -username ... -password ... [-auth md5] [-server-id ... -server-password ...] [-fumo-root ./FwUpdate/1] | -endpoint EP [-psk-identity I -psk-key HEX])
+  device add -id ID -protocol dm|lwm2m [-model M] [-fw V] (-dm-id ... -username ... -password ... [-auth md5] [-server-id ... -server-password ... [-server-auth basic|md5|hmac]] [-fumo-root ./FwUpdate/1] | -endpoint EP [-psk-identity I -psk-key HEX])
   device add -f FILE.json      (api.DeviceRequest as JSON; "-" for stdin)
   device list [-protocol P] [-model M] [-fw V]
   device show ID
-  job create -device ID -package ID [-operation download_and_update] [-delivery pull|push]
+  model set MODEL [-release PKG] [-fumo-root ROOT]   (replaces the model's settings: what is not given is cleared)
+  model list
+  model show MODEL
+  model delete MODEL
+  job create -device ID -package ID [-operation download_and_update] [-delivery pull|push] [-verify=false]
   job show ID
   job cancel ID
-  campaign create -package ID (-devices a,b,c | -protocol P [-model M] [-fw V]) [-id ID] [-max-in-flight N] [-rate N] [-failures N [-percent]] [-start]
+  campaign create -package ID (-devices a,b,c | -protocol P [-model M] [-fw V]) [-id ID] [-max-in-flight N] [-rate N] [-failures N [-percent]] [-verify=false] [-start]
   campaign start|pause|resume|cancel|show ID
   campaign watch ID     live progress until the campaign ends (bars on a terminal, lines otherwise)
 
+-verify=false: no firmware version check after a successful update (default: the job's setting, else the package's, else on)
+
 common flags: -api URL [$FUMO_GW_API, default http://127.0.0.1:8081]  -token T [$FUMO_GW_TOKEN]
               -data-dir DIR (read DIR/api-token when no token is given; default fumo-gw-data)  -json
+flags may also follow the arguments
 `
 
 // cliEnv is what a client sub-command runs with.
@@ -80,7 +89,8 @@ func envOr(k, def string) string {
 	return def
 }
 
-// runClient runs "package", "device", "job" and "campaign" sub-commands.
+// runClient runs "package", "device", "model", "job" and "campaign"
+// sub-commands.
 func runClient(ctx context.Context, noun string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, cliUsage)
@@ -97,7 +107,8 @@ func runClient(ctx context.Context, noun string, args []string, stdin io.Reader,
 		return 2
 	}
 	run := cmd(fs, stdin)
-	if err := fs.Parse(args[1:]); err != nil {
+	rest, err := parseInterleaved(fs, args[1:])
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
@@ -108,7 +119,7 @@ func runClient(ctx context.Context, noun string, args []string, stdin io.Reader,
 		fmt.Fprintln(stderr, "fumo-gw:", err)
 		return 2
 	}
-	if err := run(ctx, e, fs.Args()); err != nil {
+	if err := run(ctx, e, rest); err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
 			fmt.Fprintf(stderr, "fumo-gw %s %s: %v\n", noun, verb, err)
@@ -118,6 +129,44 @@ func runClient(ctx context.Context, noun string, args []string, stdin io.Reader,
 		return 1
 	}
 	return 0
+}
+
+// optionalBool is a boolean flag that may stay unset (nil): -verify,
+// -verify=true, -verify=false.
+type optionalBool struct{ p **bool }
+
+func (o optionalBool) String() string {
+	if o.p == nil || *o.p == nil {
+		return ""
+	}
+	return strconv.FormatBool(**o.p)
+}
+
+func (o optionalBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	*o.p = &v
+	return nil
+}
+
+func (o optionalBool) IsBoolFlag() bool { return true }
+
+// verifyFlag declares -verify on fs, stored in p (nil when not given).
+func verifyFlag(fs *flag.FlagSet, p **bool) {
+	fs.Var(optionalBool{p}, "verify", "check the device's firmware version after a successful update (a job's setting wins over its package's; default true)")
+}
+
+// verifyNote shows a verification switch that is set: " (verify off)".
+func verifyNote(v *bool) string {
+	switch {
+	case v == nil:
+		return ""
+	case *v:
+		return " (verify on)"
+	}
+	return " (verify off)"
 }
 
 type usageError struct{ msg string }
@@ -133,6 +182,10 @@ var cliCommands = map[string]cliCommand{
 	"device add":      deviceAdd,
 	"device list":     deviceList,
 	"device show":     withID(func(ctx context.Context, e *cliEnv, id string) (any, error) { return e.c.Device(ctx, id) }),
+	"model set":       modelSet,
+	"model list":      simple(func(ctx context.Context, e *cliEnv, _ []string) error { return e.models(ctx) }),
+	"model show":      withID(func(ctx context.Context, e *cliEnv, model string) (any, error) { return e.c.Model(ctx, model) }),
+	"model delete":    simple(modelDelete),
 	"job create":      jobCreate,
 	"job show":        withID(func(ctx context.Context, e *cliEnv, id string) (any, error) { return e.c.Job(ctx, id) }),
 	"job cancel":      withID(func(ctx context.Context, e *cliEnv, id string) (any, error) { return e.c.CancelJob(ctx, id) }),
@@ -184,7 +237,7 @@ func (e *cliEnv) print(v any) error {
 	}
 	switch x := v.(type) {
 	case fleet.Job:
-		fmt.Fprintf(e.stdout, "job %s: device %s, package %s, %s", x.ID, x.DeviceID, x.PackageID, x.State)
+		fmt.Fprintf(e.stdout, "job %s: device %s, package %s%s, %s", x.ID, x.DeviceID, x.PackageID, verifyNote(x.Verify), x.State)
 		if x.Reason != "" {
 			fmt.Fprintf(e.stdout, " (%s)", x.Reason)
 		}
@@ -196,7 +249,10 @@ func (e *cliEnv) print(v any) error {
 			fmt.Fprintf(e.stdout, "  %s  %s -> %s  %s\n", h.At.Format(time.RFC3339), h.From, h.To, h.Note)
 		}
 	case bridge.Progress:
-		fmt.Fprintf(e.stdout, "campaign %s: %s, package %s, %d devices, %s\n", x.Campaign.ID, x.Campaign.State, x.Campaign.PackageID, x.Devices, countsLine(x))
+		fmt.Fprintf(e.stdout, "campaign %s: %s, package %s%s, %d devices, %s\n", x.Campaign.ID, x.Campaign.State, x.Campaign.PackageID,
+			verifyNote(x.Campaign.Verify), x.Devices, countsLine(x))
+	case fleet.ModelSettings:
+		fmt.Fprintf(e.stdout, "model %q: release %s, fumo root %s\n", x.Model, orDash(x.Release), orDash(x.FUMORoot))
 	case api.DeviceView:
 		fmt.Fprintf(e.stdout, "device %s: %s, model %q, firmware %q\n", x.ID, x.Protocol, x.Model, x.FirmwareVersion)
 		if x.LwM2M != nil {
@@ -207,7 +263,11 @@ func (e *cliEnv) print(v any) error {
 			fmt.Fprintln(e.stdout)
 		}
 		if x.DM != nil {
-			fmt.Fprintf(e.stdout, "  dm id %s, auth %s, %d commands queued\n", x.DM.DeviceID, x.DM.Auth, x.DM.QueuedCommands)
+			fmt.Fprintf(e.stdout, "  dm id %s, auth %s", x.DM.DeviceID, x.DM.Auth)
+			if x.DM.ServerAuth != "" {
+				fmt.Fprintf(e.stdout, ", server auth %s", x.DM.ServerAuth)
+			}
+			fmt.Fprintf(e.stdout, ", %d commands queued\n", x.DM.QueuedCommands)
 		}
 		if x.CurrentJob != nil {
 			fmt.Fprintf(e.stdout, "  current job %s: %s\n", x.CurrentJob.ID, x.CurrentJob.State)
@@ -220,6 +280,13 @@ func (e *cliEnv) print(v any) error {
 		fmt.Fprintln(e.stdout, string(b))
 	}
 	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func countsLine(p bridge.Progress) string {
@@ -239,6 +306,8 @@ func packageAdd(fs *flag.FlagSet, _ io.Reader) func(context.Context, *cliEnv, []
 	id := fs.String("id", "", "package id (required)")
 	name := fs.String("name", "", "name (default: the id)")
 	version := fs.String("version", "", "firmware version the image installs (required)")
+	var verify *bool
+	verifyFlag(fs, &verify)
 	return func(ctx context.Context, e *cliEnv, args []string) error {
 		if len(args) != 1 || *id == "" || *version == "" {
 			return usageError{"package add -id ID -version V FILE"}
@@ -260,14 +329,15 @@ func packageAdd(fs *flag.FlagSet, _ io.Reader) func(context.Context, *cliEnv, []
 		if n == "" {
 			n = *id
 		}
-		p, err := e.c.AddPackage(ctx, *id, n, *version, hex.EncodeToString(h.Sum(nil)), size, f)
+		p, err := e.c.UploadPackage(ctx, client.PackageUpload{ID: *id, Name: n, Version: *version, SHA256: hex.EncodeToString(h.Sum(nil)),
+			Size: size, Verify: verify}, f)
 		if err != nil {
 			return err
 		}
 		if e.json {
 			return e.print(p)
 		}
-		fmt.Fprintf(e.stdout, "package %s stored: version %s, %d bytes, sha256 %s\n", p.ID, p.Version, p.Size, p.SHA256)
+		fmt.Fprintf(e.stdout, "package %s stored: version %s, %d bytes, sha256 %s%s\n", p.ID, p.Version, p.Size, p.SHA256, verifyNote(p.Verify))
 		return nil
 	}
 }
@@ -281,11 +351,69 @@ func (e *cliEnv) packages(ctx context.Context) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tVERSION\tSIZE\tSHA-256")
+	fmt.Fprintln(tw, "ID\tNAME\tVERSION\tSIZE\tSHA-256\tVERIFY")
 	for _, p := range ps {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", p.ID, p.Name, p.Version, p.Size, p.SHA256[:16]+"…")
+		verify := "-"
+		if p.Verify != nil {
+			verify = map[bool]string{true: "on", false: "off"}[*p.Verify]
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", p.ID, p.Name, p.Version, p.Size, p.SHA256[:16]+"…", verify)
 	}
 	return tw.Flush()
+}
+
+// modelSet replaces a model's settings.
+func modelSet(fs *flag.FlagSet, _ io.Reader) func(context.Context, *cliEnv, []string) error {
+	var r api.ModelRequest
+	fs.StringVar(&r.Release, "release", "", "id of the package that is the model's current release")
+	fs.StringVar(&r.FUMORoot, "fumo-root", "", "FUMO root of the model's DM devices that have none of their own (e.g. ./FwUpdate/1)")
+	return func(ctx context.Context, e *cliEnv, args []string) error {
+		if len(args) != 1 {
+			return usageError{"model set MODEL [-release PKG] [-fumo-root ROOT]"}
+		}
+		m, err := e.c.SetModel(ctx, args[0], r)
+		if err != nil {
+			return err
+		}
+		return e.print(m)
+	}
+}
+
+func modelDelete(ctx context.Context, e *cliEnv, args []string) error {
+	if len(args) != 1 {
+		return usageError{"one model"}
+	}
+	if err := e.c.DeleteModel(ctx, args[0]); err != nil {
+		return err
+	}
+	if !e.json {
+		fmt.Fprintf(e.stdout, "model %q: settings deleted\n", args[0])
+	}
+	return nil
+}
+
+func (e *cliEnv) models(ctx context.Context) error {
+	ms, err := e.c.Models(ctx)
+	if err != nil || e.json {
+		if err == nil {
+			err = e.print(nonNilList(ms))
+		}
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MODEL\tRELEASE\tFUMO ROOT\tUPDATED")
+	for _, m := range ms {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Model, orDash(m.Release), orDash(m.FUMORoot), m.Updated.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+// nonNilList makes an empty list print as [] rather than null.
+func nonNilList[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 func deviceAdd(fs *flag.FlagSet, stdin io.Reader) func(context.Context, *cliEnv, []string) error {
@@ -303,6 +431,7 @@ func deviceAdd(fs *flag.FlagSet, stdin io.Reader) func(context.Context, *cliEnv,
 	fs.StringVar(&dmS.Password, "password", "", "DM password")
 	fs.StringVar(&dmS.ServerID, "server-id", "", "server id the device authenticates")
 	fs.StringVar(&dmS.ServerPassword, "server-password", "", "server password")
+	fs.StringVar((*string)(&dmS.ServerAuth), "server-auth", "", "server credential type towards the device: basic, md5 or hmac (default: the same as -auth)")
 	fs.StringVar(&dmS.FUMORoot, "fumo-root", "", "FUMO node root (default ./FwUpdate/1)")
 	fs.StringVar(&lw.Endpoint, "endpoint", "", "LwM2M endpoint name")
 	fs.StringVar(&lw.PSKIdentity, "psk-identity", "", "DTLS PSK identity")
@@ -386,6 +515,7 @@ func jobCreate(fs *flag.FlagSet, _ io.Reader) func(context.Context, *cliEnv, []s
 	fs.StringVar(&r.PackageID, "package", "", "package id (required)")
 	fs.StringVar((*string)(&r.Operation), "operation", "", "download, update or download_and_update (default)")
 	fs.StringVar((*string)(&r.Delivery), "delivery", "", "pull (default) or push")
+	verifyFlag(fs, &r.Verify)
 	return func(ctx context.Context, e *cliEnv, _ []string) error {
 		if r.DeviceID == "" || r.PackageID == "" {
 			return usageError{"job create -device ID -package ID"}
@@ -414,6 +544,7 @@ func campaignCreate(fs *flag.FlagSet, _ io.Reader) func(context.Context, *cliEnv
 	fs.IntVar(&r.RatePerMinute, "rate", 0, "job starts per minute (0: no limit)")
 	fs.IntVar(&r.FailureThreshold, "failures", 0, "failed jobs that pause the campaign (0: none)")
 	fs.BoolVar(&r.FailurePercent, "percent", false, "-failures is a percentage of finished jobs")
+	verifyFlag(fs, &r.Verify)
 	return func(ctx context.Context, e *cliEnv, _ []string) error {
 		if *devices != "" {
 			r.Devices = strings.Split(*devices, ",")

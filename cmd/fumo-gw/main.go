@@ -3,7 +3,7 @@
 //
 //	fumo-gw serve                run the gateway (see fumo-gw serve -h)
 //	fumo-gw demo                 a gateway, simulated devices and one campaign
-//	fumo-gw package|device|job|campaign ...   the operator API's client
+//	fumo-gw package|device|model|job|campaign ...   the operator API's client
 //	fumo-gw replay DIR           replay a recorded SyncML session
 //	fumo-gw sim dm|lwm2m ...     simulated devices against a gateway
 //	fumo-gw syncml decode FILE   print a SyncML DM message (XML or WBXML) as XML
@@ -34,6 +34,7 @@ commands:
   demo                 start a gateway with simulated DM and LwM2M devices, run one campaign, print the outcome
   package add|list     manage firmware packages through the operator API
   device add|list|show manage devices
+  model set|list|show|delete   per-model settings: the current release, the FUMO root of DM devices
   job create|show|cancel
   campaign create|start|pause|resume|cancel|show|watch
   replay DIR [-target URL]   replay a recorded SyncML session folder against an in-process gateway set up from
@@ -57,7 +58,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runServe(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], stdout, stderr)
-	case "package", "device", "job", "campaign":
+	case "package", "device", "model", "job", "campaign":
 		return runClient(ctx, args[0], args[1:], stdin, stdout, stderr)
 	case "replay":
 		return runReplayContext(ctx, args[1:], stdout, stderr)
