@@ -35,15 +35,33 @@ const (
 	// FaultRebootDuringUpdate: the device reboots while installing, then
 	// reports success from its new firmware.
 	FaultRebootDuringUpdate
+	// FaultNoReport: the device does the work of an Exec as usual (State
+	// and ./DevDetail/FwV change) but its Generic Alert 1226 is lost: it
+	// never reaches the server and Report delivers nothing for it. Wait,
+	// WaitContext and Outcomes tell when the work ended and how.
+	FaultNoReport
 )
+
+// fumoMOType is the Type property of a FUMO object's root, by which a
+// server finds the object wherever the device keeps it.
+const fumoMOType = "urn:oma:mo:oma-fumo:1.0"
+
+// fumoLeaves are the leaves EnableFUMO creates (empty) under the root, so
+// that the object's structure shows Download, Update and DownloadAndUpdate.
+var fumoLeaves = []string{"PkgName", "PkgVersion", "Download/PkgURL", "Update/PkgData", "DownloadAndUpdate/PkgURL"}
 
 // FUMO makes a DMDevice a FUMO client: Exec on Download, Update or
 // DownloadAndUpdate under Root is accepted with 202, the work runs in the
 // background, and the result goes to the server in a Generic Alert 1226 in
-// a new session.
+// a new session. Exec on a node the device does not have is answered 404,
+// on another node 405.
 type FUMO struct {
-	Root       string // default ./FwUpdate/1
+	Root       string // default ./FwUpdate/1; any place, e.g. ./Vendor/FOTA/fw
 	NewVersion string // FwV after a successful install (default: PkgVersion node, else "2.0")
+	// VersionFormat, when set, is the fmt format the device writes the
+	// new version into ./DevDetail/FwV with ("V%s " makes "V2.0 "), as
+	// devices format their version their own way.
+	VersionFormat string
 	// ExpectSHA256 is the package digest the device was told to expect
 	// (hex); empty skips the check.
 	ExpectSHA256 string
@@ -56,24 +74,37 @@ type FUMO struct {
 	// Alert until it is acknowledged (default 60 s).
 	ReportFor time.Duration
 
-	dev     *DMDevice
-	mu      sync.Mutex
-	pkg     []byte
-	execs   int // Exec commands received
-	late    int // Exec commands received after the device reported success
-	success bool
-	reports chan int
-	wg      sync.WaitGroup
+	dev      *DMDevice
+	mu       sync.Mutex
+	pkg      []byte
+	execs    int // Exec commands received
+	late     int // Exec commands received after the device reported success
+	success  bool
+	reports  chan int
+	wg       sync.WaitGroup
+	busy     int           // Execs whose work or report has not ended (under mu)
+	idle     chan struct{} // closed when busy falls to 0 (under mu)
+	outcomes []int         // result codes of the work done, in order (under mu)
 }
 
-// EnableFUMO installs f on d. Results the device reported come out of
-// f.Report.
+// EnableFUMO installs f on d: the FUMO object at f.Root (Type
+// urn:oma:mo:oma-fumo:1.0; State 10; PkgName, PkgVersion,
+// Download/PkgURL, Update/PkgData and DownloadAndUpdate/PkgURL empty
+// unless set before) and f as d's Exec handler. Results the device
+// reported come out of f.Report.
 func (d *DMDevice) EnableFUMO(f *FUMO) {
 	if f.Root == "" {
 		f.Root = "./FwUpdate/1"
 	}
 	f.dev, f.reports = d, make(chan int, 16)
 	d.SetNode(f.Root+"/State", []byte("10"))
+	for _, leaf := range fumoLeaves {
+		d.ensureLeaf(f.Root + "/" + leaf)
+	}
+	d.SetNodeType(f.Root, fumoMOType)
+	d.mu.Lock()
+	d.fumo = f
+	d.mu.Unlock()
 	d.Exec = f.exec
 }
 
@@ -90,9 +121,58 @@ func (f *FUMO) Report(ctx context.Context) (int, error) {
 // Wait waits for background work to end.
 func (f *FUMO) Wait() { f.wg.Wait() }
 
+// WaitContext is Wait bounded by ctx: it returns nil once no background
+// work (download, install, result report) runs, or ctx's error.
+func (f *FUMO) WaitContext(ctx context.Context) error {
+	f.mu.Lock()
+	idle := f.idle
+	f.mu.Unlock()
+	if idle == nil {
+		return nil
+	}
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Outcomes are the FUMO result codes of the Execs whose work has ended, in
+// the order they ended, reported to the server or not (FaultNoReport).
+func (f *FUMO) Outcomes() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]int(nil), f.outcomes...)
+}
+
+// begin and end bracket one Exec's background work.
+func (f *FUMO) begin() {
+	f.wg.Add(1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.busy++
+	if f.idle == nil {
+		f.idle = make(chan struct{})
+	}
+}
+
+func (f *FUMO) end() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.busy--; f.busy == 0 {
+		close(f.idle)
+		f.idle = nil
+	}
+	f.wg.Done()
+}
+
 func (f *FUMO) state(s int) { f.dev.SetNode(f.Root+"/State", []byte(fmt.Sprint(s))) }
 
 func (f *FUMO) exec(_ context.Context, node, correlator string, _ []byte) int {
+	if !f.dev.hasNode(node) {
+		return 404 // e.g. a server that took another FUMO root
+	}
 	op, ok := strings.CutPrefix(node, f.Root+"/")
 	if !ok || (op != "Download" && op != "Update" && op != "DownloadAndUpdate") {
 		return 405
@@ -103,10 +183,16 @@ func (f *FUMO) exec(_ context.Context, node, correlator string, _ []byte) int {
 		f.late++
 	}
 	f.mu.Unlock()
-	f.wg.Add(1)
+	f.begin()
 	go func() {
-		defer f.wg.Done()
+		defer f.end()
 		code := f.run(op)
+		f.mu.Lock()
+		f.outcomes = append(f.outcomes, code)
+		f.mu.Unlock()
+		if f.Fault == FaultNoReport {
+			return // the Generic Alert is lost
+		}
 		f.report(op, node, correlator, code)
 	}()
 	return 202
@@ -144,7 +230,8 @@ func (f *FUMO) run(op string) int {
 		f.mu.Lock()
 		have := f.pkg != nil
 		f.mu.Unlock()
-		if pushed, ok := f.dev.Node(f.Root + "/Update/PkgData"); ok {
+		// EnableFUMO creates PkgData empty: only data is a pushed package.
+		if pushed, _ := f.dev.Node(f.Root + "/Update/PkgData"); len(pushed) > 0 {
 			if !f.intact(pushed) {
 				return 402
 			}
@@ -164,6 +251,9 @@ func (f *FUMO) run(op string) int {
 		if pv, ok := f.dev.Node(f.Root + "/PkgVersion"); ok && len(pv) > 0 {
 			v = string(pv)
 		}
+	}
+	if f.VersionFormat != "" {
+		v = fmt.Sprintf(f.VersionFormat, v)
 	}
 	if f.Fault == FaultRebootDuringUpdate {
 		time.Sleep(10 * time.Millisecond) // the device is down; the new firmware boots
