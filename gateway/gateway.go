@@ -52,6 +52,12 @@ type Config struct {
 	Retry        bridge.RetryPolicy
 	StepTimeouts map[fleet.JobState]time.Duration
 	Tick         time.Duration
+	// DMReportTimeout is how long a DM device's result alert may take
+	// after it accepted the Exec before its state is read (default
+	// fumo.DefaultReportTimeout); DMSessionTimeout how long a DM session
+	// may idle before its SessionID is free for another address (default
+	// dm.DefaultSessionTimeout).
+	DMReportTimeout, DMSessionTimeout time.Duration
 	// PollInterval: how often the LwM2M driver reads State of devices
 	// that do not notify (default 30 s).
 	PollInterval time.Duration
@@ -158,12 +164,13 @@ func Open(ctx context.Context, cfg Config) (g *Gateway, err error) {
 	// The DM server hands alerts and results to the DM target, which
 	// needs the server as its queue: a forwarder closes the loop.
 	fwd := &dmHandlers{}
-	if g.DM, err = dm.NewServer(dm.Config{Store: g.Store, Path: cfg.DMPath, Alerts: fwd, Results: fwd, Notifier: cfg.Notifier, Logger: cfg.Logger}); err != nil {
+	if g.DM, err = dm.NewServer(dm.Config{Store: g.Store, Path: cfg.DMPath, Alerts: fwd, Results: fwd, Notifier: cfg.Notifier, Logger: cfg.Logger,
+		SessionTimeout: cfg.DMSessionTimeout}); err != nil {
 		ln.Close()
 		return nil, err
 	}
 	dmTarget, err := bridge.NewDMTarget(bridge.DMConfig{Jobs: g.Store, Queue: g.DM, Trigger: cfg.Notifier != nil, Verify: true,
-		Retry: cfg.Retry.Retry, Logger: cfg.Logger,
+		Retry: cfg.Retry.Retry, ReportTimeout: cfg.DMReportTimeout, Logger: cfg.Logger,
 		PackageURL: func(job, pkg string) string { return g.Files.URL(cfg.PublicHTTP, job, pkg) }})
 	if err != nil {
 		ln.Close()

@@ -20,6 +20,7 @@
 //	fumo_dm_sessions_ended_total              counter  (an abandoned session never ends)
 //	fumo_dm_messages_total                    counter  encoding=xml|wbxml
 //	fumo_dm_auth_failures_total               counter
+//	fumo_dm_retransmissions_total             counter  (a lost reply sent again)
 //	fumo_dm_rejected_messages_total           counter  reason=method|media_type|too_large|malformed|not_found|
 //	                                                   wrong_session|forbidden|sequence|version
 //	fumo_lwm2m_registrations                  gauge

@@ -34,6 +34,7 @@ func gather(ctx context.Context, src Sources) ([]Family, error) {
 					{Labels: []Label{{"encoding", "wbxml"}}, Value: float64(st.MessagesWBXML)},
 				}},
 			counter("fumo_dm_auth_failures_total", "DM client messages with wrong credentials.", st.AuthFailures),
+			counter("fumo_dm_retransmissions_total", "DM client messages that repeated the session's last one (a lost reply), answered with the stored reply.", st.Retransmissions),
 			byLabel("fumo_dm_rejected_messages_total", "DM client messages refused, by reason.", "reason", st.Rejected),
 		)
 		errs = append(errs, Sample{Labels: []Label{{"component", "dm"}}, Value: float64(st.Errors)})

@@ -83,6 +83,7 @@ var families = map[string]struct {
 	"fumo_dm_sessions_ended_total":   {typ: "counter"},
 	"fumo_dm_messages_total":         {"counter", labelSets("encoding", "xml", "wbxml")},
 	"fumo_dm_auth_failures_total":    {typ: "counter"},
+	"fumo_dm_retransmissions_total":  {typ: "counter"},
 	"fumo_dm_rejected_messages_total": {"counter", labelSets("reason", "method", "media_type", "too_large", "malformed",
 		"not_found", "wrong_session", "forbidden", "sequence", "version")},
 	"fumo_lwm2m_registrations":                 {typ: "gauge"},

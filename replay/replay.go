@@ -184,8 +184,12 @@ func Replay(ctx context.Context, url string, msgs []Message, o Options) error {
 		if err != nil {
 			return fmt.Errorf("replay: %s: %w", m.Name, err)
 		}
+		// A later message of a session goes to the RespURI the server gave;
+		// a package 1 (MsgID 1) starts a session, or repeats its first
+		// message, at the endpoint, even under the SessionID of the last
+		// session (clients reuse them).
 		target := url
-		if msg.Header.SessionID == session && respURI != "" {
+		if msg.Header.SessionID == session && respURI != "" && msg.Header.MsgID != "1" {
 			target = respURI
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(m.Body))
@@ -205,8 +209,11 @@ func Replay(ctx context.Context, url string, msgs []Message, o Options) error {
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("replay: %s: HTTP %s: %s", m.Name, resp.Status, bytes.TrimSpace(answer))
 		}
-		session, respURI = msg.Header.SessionID, ""
-		if a, _, err := syncml.Decode(answer); err == nil {
+		if msg.Header.SessionID != session || msg.Header.MsgID == "1" {
+			respURI = ""
+		}
+		session = msg.Header.SessionID
+		if a, _, err := syncml.Decode(answer); err == nil && a.Header.RespURI != "" {
 			respURI = a.Header.RespURI
 		}
 		progress(m, "sent")

@@ -21,6 +21,7 @@ import (
 
 	"github.com/fumo-gw/fumo-gw/api"
 	"github.com/fumo-gw/fumo-gw/dm"
+	"github.com/fumo-gw/fumo-gw/dm/fumo"
 	"github.com/fumo-gw/fumo-gw/gateway"
 	"github.com/fumo-gw/fumo-gw/lwm2m"
 	"github.com/fumo-gw/fumo-gw/metrics"
@@ -51,6 +52,8 @@ var settings = []setting{
 	{"log-format", "text", "log format: text or json"},
 	{"log-level", "info", "log level: debug, info, warn or error"},
 	{"shutdown-timeout", "10s", "how long SIGTERM waits for in-flight messages"},
+	{"dm-report-timeout", fumo.DefaultReportTimeout.String(), "how long a DM device's result alert (Generic Alert 1226) may take after it accepted the Exec; then its next session reads <x>/State"},
+	{"dm-session-timeout", dm.DefaultSessionTimeout.String(), "how long a DM session may go without a message before a package 1 reusing its SessionID from another address starts a new session"},
 	{"max-package", "1073741824", "largest package upload in bytes"},
 	{"http-conns-per-source", strconv.Itoa(gateway.DefaultHTTPConnsPerSource), "HTTP connections open at once per source IP address; more are closed at once (0: no cap)"},
 	{"coap-rate-per-source", strconv.FormatFloat(lwDefaults.PerSourceRate, 'f', -1, 64), "CoAP messages per second per source IP address, UDP and DTLS together; more are dropped (0: no limit)"},
@@ -212,6 +215,14 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	if err != nil {
 		return err
 	}
+	reportTimeout, err := cfg.duration("dm-report-timeout")
+	if err != nil {
+		return err
+	}
+	sessionTimeout, err := cfg.duration("dm-session-timeout")
+	if err != nil {
+		return err
+	}
 	var maxPackage int64
 	if _, err := fmt.Sscan(cfg["max-package"], &maxPackage); err != nil || maxPackage <= 0 {
 		return fmt.Errorf("max-package %q: a positive number of bytes", cfg["max-package"])
@@ -238,7 +249,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	lc.UDPAddr, lc.DTLSAddr = cfg["coap-addr"], cfg["coaps-addr"]
 	gc := gateway.Config{StorePath: filepath.Join(dir, "fumo-gw.db"), HTTPAddr: cfg["http-addr"], DMPath: cfg["dm-path"],
 		PublicHTTP: cfg["public-http"], PublicCoAP: cfg["public-coap"], PublicCoAPS: cfg["public-coaps"], LwM2M: &lc,
-		SigningKey: []byte(key), Logger: log, HTTPConnsPerSource: httpConnsPerSource}
+		SigningKey: []byte(key), Logger: log, HTTPConnsPerSource: httpConnsPerSource,
+		DMReportTimeout: reportTimeout, DMSessionTimeout: sessionTimeout}
 	if u := cfg["push-url"]; u != "" {
 		gc.Notifier = &dm.HTTPNotifier{URL: u}
 	}

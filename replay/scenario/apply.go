@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/fumo-gw/fumo-gw/dm"
 	"github.com/fumo-gw/fumo-gw/dm/syncml"
@@ -12,12 +13,18 @@ import (
 )
 
 // Apply creates what s describes in the gateway's store, in order:
-// packages, devices, queued commands, then jobs (each started).
+// packages, models, devices, queued commands, then jobs (each started, or
+// stored as updating with its state read queued).
 func (g *Gateway) Apply(ctx context.Context, s *Setup) error {
 	for _, p := range s.Packages {
 		img, sha := Image(p.ID, p.Size)
 		if _, err := g.Store.PutPackage(ctx, fleet.Package{ID: p.ID, Name: p.Name, Version: p.Version, Size: int64(p.Size), SHA256: sha}, bytes.NewReader(img)); err != nil {
 			return fmt.Errorf("scenario: package %s: %w", p.ID, err)
+		}
+	}
+	for _, m := range s.Models {
+		if _, err := g.Store.PutModelSettings(ctx, fleet.ModelSettings{Model: m.Model, Release: m.Release, FUMORoot: m.FUMORoot}); err != nil {
+			return fmt.Errorf("scenario: model %s: %w", m.Model, err)
 		}
 	}
 	for _, d := range s.Devices {
@@ -42,6 +49,17 @@ func (g *Gateway) Apply(ctx context.Context, s *Setup) error {
 		if job.Delivery == "" {
 			job.Delivery = fleet.DeliveryPull
 		}
+		if j.State == fleet.JobUpdating {
+			// Its Exec accepted, its alert overdue: the driver's watch
+			// queues the state read now.
+			job.State, job.Attempts = fleet.JobUpdating, 1
+			job.StepDeadline = time.Now().Add(-time.Second)
+			if _, err := g.Store.CreateJob(ctx, job); err != nil {
+				return fmt.Errorf("scenario: job %s: %w", j.ID, err)
+			}
+			g.Driver.Watch(ctx, time.Now())
+			continue
+		}
 		if _, err := g.Store.CreateJob(ctx, job); err != nil {
 			return fmt.Errorf("scenario: job %s: %w", j.ID, err)
 		}
@@ -55,7 +73,7 @@ func (g *Gateway) Apply(ctx context.Context, s *Setup) error {
 // record is the device as the store keeps it.
 func (d Device) record() fleet.Device {
 	info := &fleet.DMInfo{DeviceID: d.DMDeviceID, Auth: fleet.DMAuth(d.Auth), Username: d.Username, Password: fleet.Secret(d.Password),
-		ServerID: d.ServerID, FUMORoot: d.FUMORoot}
+		ServerID: d.ServerID, ServerAuth: fleet.DMAuth(d.ServerAuth), FUMORoot: d.FUMORoot}
 	if d.ServerPassword != "" {
 		info.ServerPassword = fleet.Secret(d.ServerPassword)
 	}

@@ -35,9 +35,50 @@ type Setup struct {
 	// "nonce-0000000001", "nonce-0000000002", ...
 	Nonces   []string  `json:"nonces,omitempty"`
 	Packages []Package `json:"packages,omitempty"`
+	Models   []Model   `json:"models,omitempty"`
 	Devices  []Device  `json:"devices,omitempty"`
 	Commands []Command `json:"commands,omitempty"`
 	Jobs     []Job     `json:"jobs,omitempty"`
+	// Recording says how the simulated device is set up and driven when
+	// the scenario is recorded again; replay does not use it.
+	Recording *Recording `json:"recording,omitempty"`
+}
+
+// Model is a device model's settings: its current release (a package of
+// the setup) and FUMO root.
+type Model struct {
+	Model    string `json:"model"`
+	Release  string `json:"release,omitempty"`
+	FUMORoot string `json:"fumo_root,omitempty"`
+}
+
+// Recording is how a scenario is recorded: the simulator's switches (the
+// behaviours of real DM clients it imitates) and the steps it runs.
+type Recording struct {
+	Sim SimSwitches `json:"sim"`
+	// Steps, in order: "session" (one session; one the device drops is
+	// fine), "request" (a session asking for an update), "jobs" (every job
+	// of the device to its end, each result reported in a session of its
+	// own). Default: session, jobs.
+	Steps []string `json:"steps,omitempty"`
+}
+
+// SimSwitches are sim.DMDevice and sim.FUMO switches, as their names say.
+type SimSwitches struct {
+	NoLocName       bool   `json:"no_locname,omitempty"`
+	ServerAuth      string `json:"server_auth,omitempty"`
+	ChallengeServer bool   `json:"challenge_server,omitempty"`
+	FollowChal      bool   `json:"follow_chal,omitempty"`
+	SessionID       string `json:"session_id,omitempty"`
+	LoseReply       int    `json:"lose_reply,omitempty"`
+	DropOnExec      int    `json:"drop_on_exec,omitempty"`
+	FUMORoot        string `json:"fumo_root,omitempty"` // where the device's FUMO object is (default the device's fumo_root)
+	VersionFormat   string `json:"version_format,omitempty"`
+	NoReport        bool   `json:"no_report,omitempty"` // FaultNoReport
+	// FUMOState and FirmwareVersion start the device's <x>/State and
+	// ./DevDetail/FwV (a device that updated and whose alert was lost).
+	FUMOState       int    `json:"fumo_state,omitempty"`
+	FirmwareVersion string `json:"firmware_version,omitempty"`
 }
 
 // Package is a stored firmware image. Its Size bytes are the SHA-256
@@ -61,6 +102,7 @@ type Device struct {
 	Password        string `json:"password"`
 	ServerID        string `json:"server_id,omitempty"`
 	ServerPassword  string `json:"server_password,omitempty"`
+	ServerAuth      string `json:"server_auth,omitempty"` // default: auth
 	FUMORoot        string `json:"fumo_root,omitempty"`
 	// ClientNonce and ServerNonce are the nonces the recorded device and
 	// gateway start from (raw bytes as a string; default none).
@@ -87,6 +129,11 @@ type Job struct {
 	Package   string          `json:"package"`
 	Operation fleet.Operation `json:"operation,omitempty"` // default download_and_update
 	Delivery  fleet.Delivery  `json:"delivery,omitempty"`  // default pull
+	// State "updating" stores the job as if the device had accepted its
+	// Exec longer ago than the report timeout, and its result alert was
+	// lost: the gateway queues the read of the device's state before the
+	// first message. Default: created queued and started.
+	State fleet.JobState `json:"state,omitempty"`
 }
 
 // Load reads dir/setup.json. A folder without one gives an error that
@@ -141,6 +188,21 @@ func (s *Setup) Validate() error {
 	for _, j := range s.Jobs {
 		if j.ID == "" || !devs[j.Device] || !pkgs[j.Package] {
 			return fmt.Errorf("scenario: job %q: %w: needs an id, a device and a package of the setup", j.ID, ErrInvalid)
+		}
+		if j.State != "" && j.State != fleet.JobQueued && j.State != fleet.JobUpdating {
+			return fmt.Errorf("scenario: job %q: %w: state %q, want queued or updating", j.ID, ErrInvalid, j.State)
+		}
+	}
+	for _, m := range s.Models {
+		if m.Model == "" || m.Release != "" && !pkgs[m.Release] {
+			return fmt.Errorf("scenario: model %q: %w: needs a name, and a release among the setup's packages", m.Model, ErrInvalid)
+		}
+	}
+	if r := s.Recording; r != nil {
+		for _, st := range r.Steps {
+			if st != "session" && st != "request" && st != "jobs" {
+				return fmt.Errorf("scenario: recording step %q: %w: want session, request or jobs", st, ErrInvalid)
+			}
 		}
 	}
 	return nil
