@@ -331,3 +331,63 @@ func TestStep_TooLarge(t *testing.T) {
 		t.Errorf("too large %v sent %v", out.TooLarge, out.Sent)
 	}
 }
+
+// TestStep_ServerRefused: a device that refuses the server's credentials
+// (401 with a challenge naming md5) ran nothing of that message: its
+// commands go again with md5 credentials on the device's nonce, at most
+// twice a session; after that they wait for the next session and the
+// session ends. The 401s are no outcome.
+func TestStep_ServerRefused(t *testing.T) {
+	queue := []QueuedCommand{{ID: "q1", Command: getCmd("./DevDetail/FwV")}, {ID: "q2", Command: getCmd("./DevInfo/Mod")}}
+	srv := ServerAuth{Scheme: AuthBasic, ServerID: "funambol", Password: "srvpwd"}
+	out := step(t, StepInput{Msg: pkg1("Zz6EivR3yeaaENcRN6lpAQ=="), Client: md5Client, Server: srv, Queue: queue})
+	if got := shape(out.Reply); got != "Status(SyncHdr)=212 Status(Alert)=200 Status(Replace)=200 Get Get Final" {
+		t.Fatalf("package 2: %s", got)
+	}
+	session := out.Session
+	lastMsg := out.Reply.Header.MsgID
+	for round := 1; round <= 3; round++ {
+		nonce := []byte("device nonce " + itoa(round))
+		refusal := clientMsg(itoa(round+1), true,
+			&syncml.Status{CmdID: "1", MsgRef: lastMsg, CmdRef: "0", Cmd: "SyncHdr", Code: 401,
+				Chal: &syncml.Chal{Meta: &syncml.Meta{Type: syncml.AuthMD5, Format: "b64", NextNonce: nonce}}},
+			&syncml.Status{CmdID: "2", MsgRef: lastMsg, CmdRef: "4", Cmd: "Get", Code: 401},
+			&syncml.Status{CmdID: "3", MsgRef: lastMsg, CmdRef: "5", Cmd: "Get", Code: 401})
+		// The queue as the server loads it: both commands in flight here.
+		inflight := []QueuedCommand{{ID: "q1", Command: getCmd("./DevDetail/FwV"), SentHere: true}, {ID: "q2", Command: getCmd("./DevInfo/Mod"), SentHere: true}}
+		o := step(t, StepInput{Msg: refusal, Session: session, Client: md5Client, Server: srv, Queue: inflight})
+		if len(o.Done) != 0 {
+			t.Fatalf("round %d: refused commands recorded as done: %+v", round, o.Done)
+		}
+		if o.ServerScheme != AuthMD5 || string(o.ServerNonce) != string(nonce) {
+			t.Errorf("round %d: server scheme %v nonce %q to store", round, o.ServerScheme, o.ServerNonce)
+		}
+		if round <= 2 {
+			if got := shape(o.Reply); got != "Status(SyncHdr)=200 Get Get Final" {
+				t.Fatalf("round %d: %s", round, got)
+			}
+			if cred := o.Reply.Header.Cred; cred == nil || cred.Data != syncml.MD5Credential("funambol", "srvpwd", nonce) {
+				t.Errorf("round %d: server credentials %+v, want md5 on the device's nonce", round, cred)
+			}
+			if strings.Join(o.Resent, ",") != "q1,q2" || len(o.Sent) != 0 {
+				t.Errorf("round %d: resent %v sent %v", round, o.Resent, o.Sent)
+			}
+			// Renumbered: the next refusal names the new CmdIDs.
+			for i, c := range o.Reply.Body.Commands[1:] {
+				if c.CommandID() != itoa(2+i) {
+					t.Fatalf("round %d: CmdIDs %s", round, shape(o.Reply))
+				}
+			}
+			// The refusal is of a whole message (its MsgRef); the
+			// statuses' CmdRefs are not needed to find the commands.
+			session, lastMsg = o.Session, o.Reply.Header.MsgID
+			continue
+		}
+		if got := shape(o.Reply); got != "Status(SyncHdr)=200 Final" || !o.Session.Ended {
+			t.Fatalf("third refusal: %s, ended %v", got, o.Session.Ended)
+		}
+		if strings.Join(o.Unanswered, ",") != "q1,q2" {
+			t.Errorf("third refusal: unanswered %v, want both back to the queue", o.Unanswered)
+		}
+	}
+}

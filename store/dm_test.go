@@ -130,6 +130,12 @@ func TestDMQueue_Lifecycle(t *testing.T) {
 	if q, _ := s.DMCommands(ctx, "d1"); len(q) != 0 {
 		t.Errorf("queue of a deleted device: %v", q)
 	}
+	if _, err := s.DMCommand(ctx, "c1"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("finished command of a deleted device kept: %v", err)
+	}
+	if all, _ := s.AllDMCommands(ctx, "d1"); len(all) != 0 {
+		t.Errorf("commands of a deleted device: %v", all)
+	}
 	if err := s.DeletePackage(ctx, "fw"); err != nil {
 		t.Errorf("package no longer queued: %v", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -17,7 +19,10 @@ import (
 	"github.com/fumo-gw/fumo-gw/store"
 )
 
-var record = flag.Bool("record", false, "record the scenarios of TestRecordedSessions into testdata/syncml again")
+var (
+	record     = flag.Bool("record", false, "record the scenarios of TestRecordedSessions into testdata/syncml again")
+	recordOnly = flag.String("record-only", "", "with -record, record only the scenario folders whose name matches this regular expression")
+)
 
 // TestRecordedSessions replays the recorded sessions of testdata/syncml
 // against a fresh gateway set up as each folder's setup.json says, and
@@ -47,7 +52,7 @@ func TestRecordedSessions(t *testing.T) {
 			if setup.DecodeOnly != "" {
 				t.Skipf("decode-only: %s", setup.DecodeOnly)
 			}
-			if *record {
+			if *record && (*recordOnly == "" || regexp.MustCompile(*recordOnly).MatchString(e.Name())) {
 				recordScenario(t, dir, setup)
 			}
 			msgs, err := replay.Load(dir)
@@ -73,7 +78,9 @@ func startScenario(t *testing.T, setup *scenario.Setup) *scenario.Gateway {
 }
 
 // recordScenario runs the simulator against a fresh gateway and writes the
-// messages of its sessions into dir, replacing what was there.
+// messages of its sessions into dir, replacing what was there. The
+// setup's recording block switches the simulator and says which steps it
+// runs (default: one session, then every job to its end).
 func recordScenario(t *testing.T, dir string, setup *scenario.Setup) {
 	if len(setup.Devices) == 0 {
 		t.Fatal("a scenario to record needs a device")
@@ -89,11 +96,39 @@ func recordScenario(t *testing.T, dir string, setup *scenario.Setup) {
 		bodies = append(bodies, append([]byte(nil), body...))
 		from = append(from, fromClient)
 	}
-	call(t, d)
-	for _, j := range setup.Jobs {
-		f.Report(ctx)
+	steps := []string{"session", "jobs"}
+	if r := setup.Recording; r != nil && len(r.Steps) > 0 {
+		steps = r.Steps
+	}
+	for _, step := range steps {
+		switch step {
+		case "session":
+			if _, err := d.Session(ctx, sim.SessionOptions{}); err != nil && !errors.Is(err, sim.ErrSessionDropped) {
+				t.Fatalf("device session: %v", err)
+			}
+		case "request":
+			if _, err := d.RequestUpdate(ctx, false); err != nil {
+				t.Fatalf("device request: %v", err)
+			}
+		case "jobs":
+			jobs, err := g.Store.JobsOfDevice(ctx, setup.Devices[0].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, j := range jobs {
+				if !j.State.Terminal() {
+					f.Report(ctx)
+				}
+			}
+		}
+	}
+	jobs, err := g.Store.JobsOfDevice(ctx, setup.Devices[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range jobs {
 		if got := waitTerminal(t, g.Store, j.ID); got.State != fleet.JobSucceeded {
-			t.Fatalf("job %s %s", j.ID, got.State)
+			t.Fatalf("job %s %s %s: %+v", j.ID, got.State, got.Reason, got.History)
 		}
 	}
 	f.Wait()
@@ -111,22 +146,51 @@ func recordScenario(t *testing.T, dir string, setup *scenario.Setup) {
 }
 
 // scenarioDevice is the simulator of the setup's first device, in XML,
-// with a FUMO client expecting the package of the setup's first job.
+// with a FUMO client expecting the package of the setup's first job (or
+// of the first package), switched as the setup's recording block says.
 func scenarioDevice(g *scenario.Gateway, setup *scenario.Setup) (*sim.DMDevice, *sim.FUMO) {
 	sd := setup.Devices[0]
+	var sw scenario.SimSwitches
+	if setup.Recording != nil {
+		sw = setup.Recording.Sim
+	}
 	d := &sim.DMDevice{ServerURL: g.URL, DevID: sd.DMDeviceID, Username: sd.Username, Password: sd.Password, Auth: sd.Auth,
 		ServerID: sd.ServerID, ServerPassword: sd.ServerPassword, MaxMsgSize: sd.MaxMsgSize, Encoding: syncml.EncodingXML,
-		Nonce: []byte(sd.ClientNonce), ServerNonce: []byte(sd.ServerNonce)}
+		Nonce: []byte(sd.ClientNonce), ServerNonce: []byte(sd.ServerNonce),
+		NoLocName: sw.NoLocName, ServerAuth: sw.ServerAuth, ChallengeServer: sw.ChallengeServer, FollowChal: sw.FollowChal,
+		SessionID: sw.SessionID, LoseReply: sw.LoseReply, DropOnExec: sw.DropOnExec}
+	model := sd.Model
+	if model == "" {
+		model = "Rocket"
+	}
 	d.SetNode("./DevInfo/DevId", []byte(sd.DMDeviceID))
-	d.SetNode("./DevInfo/Mod", []byte("Rocket"))
-	d.SetNode("./DevDetail/FwV", []byte(sd.FirmwareVersion))
-	f := &sim.FUMO{Root: sd.FUMORoot}
+	d.SetNode("./DevInfo/Mod", []byte(model))
+	fwv := sd.FirmwareVersion
+	if sw.FirmwareVersion != "" {
+		fwv = sw.FirmwareVersion
+	}
+	d.SetNode("./DevDetail/FwV", []byte(fwv))
+	root := sw.FUMORoot
+	if root == "" {
+		root = sd.FUMORoot
+	}
+	f := &sim.FUMO{Root: root, VersionFormat: sw.VersionFormat}
+	if sw.NoReport {
+		f.Fault = sim.FaultNoReport
+	}
+	pkgID := ""
 	if len(setup.Jobs) > 0 {
-		if p, ok := setup.Package(setup.Jobs[0].Package); ok {
-			_, f.ExpectSHA256 = scenario.Image(p.ID, p.Size)
-		}
+		pkgID = setup.Jobs[0].Package
+	} else if len(setup.Packages) > 0 {
+		pkgID = setup.Packages[0].ID
+	}
+	if p, ok := setup.Package(pkgID); ok {
+		_, f.ExpectSHA256 = scenario.Image(p.ID, p.Size)
 	}
 	d.EnableFUMO(f)
+	if sw.FUMOState != 0 {
+		d.SetNode(f.Root+"/State", []byte(strconv.Itoa(sw.FUMOState)))
+	}
 	return d, f
 }
 
