@@ -8,17 +8,17 @@ import (
 // Package is a firmware image known to the gateway. Its bytes live in the
 // store as a blob; Size and SHA256 are checked when it is stored.
 type Package struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	Version     string    `json:"version"`
-	Size        int64     `json:"size"`
-	SHA256      string    `json:"sha256"` // lowercase hex
-	ContentType string    `json:"content_type,omitempty"`
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Version     string `json:"version"`
+	Size        int64  `json:"size"`
+	SHA256      string `json:"sha256"` // lowercase hex
+	ContentType string `json:"content_type,omitempty"`
 	// Verify, when set, says whether jobs with this package check the
 	// device's firmware version after a successful update (default yes);
 	// a job's own setting wins.
-	Verify *bool `json:"verify,omitempty"`
-	Created     time.Time `json:"created"`
+	Verify  *bool     `json:"verify,omitempty"`
+	Created time.Time `json:"created"`
 }
 
 // MaxPackageSize bounds a firmware image (4 GiB).
