@@ -179,3 +179,54 @@ func TestServerRefusedTooOften(t *testing.T) {
 		t.Errorf("command in the next session: %+v", r)
 	}
 }
+
+// TestHMACFailureMidSession: a message whose MAC fails is answered with a
+// challenge and stores nothing; the device's next message, MAC'd on the
+// challenged nonce, goes on with the session.
+func TestHMACFailureMidSession(t *testing.T) {
+	g := newGateway(t, dm.Config{})
+	g.provision("dev1", "hmac", syncml.EncodingXML)
+	id := g.enqueue("dev1", get("./DevDetail/FwV"), "")
+	dev := g.device("dev1")
+	send := func(url string, m *syncml.Message, nonce []byte) *syncml.Message {
+		t.Helper()
+		body, _ := syncml.EncodeXML(m)
+		h := http.Header{}
+		h.Set(syncml.HMACHeaderName, syncml.HMACHeader{Username: "user-dev1", MAC: syncml.ComputeHMAC("user-dev1", "pw-dev1", nonce, body)}.String())
+		_, _, reply := post(t, url, syncml.ContentTypeXML, body, h)
+		return reply
+	}
+	hdr := func(msgID string) syncml.Header {
+		return syncml.Header{VerDTD: "1.2", VerProto: "DM/1.2", SessionID: "9", MsgID: msgID,
+			Target: syncml.Location{LocURI: "http://gw/dm"}, Source: syncml.Location{LocURI: "IMEI:dev1"}}
+	}
+	r1 := send(g.url(), &syncml.Message{Header: hdr("1"), Body: syncml.Body{Final: true, Commands: []syncml.Command{&syncml.Alert{CmdID: "1", Code: 1201}}}}, dev.DM.ClientNonce)
+	st := hdrStatus(t, r1)
+	if st.Code != 200 || st.Chal == nil || len(gets(r1)) != 1 {
+		t.Fatalf("package 1: %+v", st)
+	}
+	getID := gets(r1)[0].CmdID
+	answer := func(msgID string) *syncml.Message {
+		return &syncml.Message{Header: hdr(msgID), Body: syncml.Body{Final: true, Commands: []syncml.Command{
+			&syncml.Status{CmdID: "1", MsgRef: "1", CmdRef: "0", Cmd: "SyncHdr", Code: 200},
+			&syncml.Status{CmdID: "2", MsgRef: "1", CmdRef: getID, Cmd: "Get", Code: 200},
+			&syncml.Results{CmdID: "3", MsgRef: "1", CmdRef: getID, Items: []syncml.Item{{Source: &syncml.Location{LocURI: "./DevDetail/FwV"}, Data: []byte("1.0")}}},
+		}}}
+	}
+	before := g.dump()
+	r2 := send(r1.Header.RespURI, answer("2"), []byte("a nonce nobody issued"))
+	st2 := hdrStatus(t, r2)
+	if st2.Code != 401 || st2.Chal == nil {
+		t.Fatalf("bad MAC: %+v", st2)
+	}
+	if g.dump() != before {
+		t.Errorf("a message with a bad MAC changed the store")
+	}
+	r3 := send(r1.Header.RespURI, answer("3"), st2.Chal.Meta.NextNonce)
+	if st := hdrStatus(t, r3); st.Code != 200 {
+		t.Fatalf("MAC on the challenged nonce: %d", st.Code)
+	}
+	if r := g.result(id); r.State != fleet.DMCommandDone || r.Outcome.Code() != 200 {
+		t.Errorf("the Get after the challenge: %+v", r)
+	}
+}

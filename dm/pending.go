@@ -23,8 +23,10 @@ type pending struct {
 	// nonce is the nonce last challenged to the device (nil for basic);
 	// its next credentials may be computed with it or with the stored one.
 	nonce []byte
-	// sessionID and state are the session the challenge was sent in,
-	// when that session is not stored.
+	// sessionID and state are the session the challenge was sent in, as
+	// it stands after the unstored message: the device's next message
+	// goes on from it when its MsgID follows (a session not stored yet,
+	// or an HMAC session whose message failed).
 	sessionID string
 	state     *Session
 	expires   time.Time
@@ -62,8 +64,7 @@ func (c *pendingCache) session(dmID, sid string) *Session {
 }
 
 // put records what the server told dmID in a message it did not store: a
-// nil nonce keeps the one in force; a nil state forgets the unstored
-// session. When the cache is full the expired entries go, then the one
+// nil nonce keeps the one in force. When the cache is full the expired entries go, then the one
 // closest to expiry.
 func (c *pendingCache) put(dmID string, nonce []byte, sid string, state *Session) {
 	c.mu.Lock()

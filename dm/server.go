@@ -392,12 +392,10 @@ func (s *Server) answer(ctx context.Context, m *message) (*response, error) {
 		// (anyone who knows a device id can send one): its challenge's
 		// nonce, and the session when it is not stored, wait in memory
 		// for the device's next message.
-		var unstored *Session
 		if !m.stored {
-			unstored = &out.Session
 			out.Reply.Header.RespURI = "" // its token names no stored session
 		}
-		s.pending.put(dev.DM.DeviceID, out.Nonce, msg.Header.SessionID, unstored)
+		s.pending.put(dev.DM.DeviceID, out.Nonce, msg.Header.SessionID, &out.Session)
 		s.stats.answered(m.enc, m.state.ClientMsgID == 0, &out)
 		return s.reply(m, out)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/fumo-gw/fumo-gw/dm/syncml"
@@ -125,8 +126,22 @@ func (s *Server) takeStored(m *message, ss fleet.DMSession) error {
 	if state.Encoding != m.enc {
 		return &refusedError{400, "encoding changed inside the session"}
 	}
+	// A message after one that failed authentication (not stored: an
+	// HMAC device answering a challenge) follows the unstored state; only
+	// a message that fits its MsgIDs does, so that a forged message cannot
+	// put the device's own next message out of sequence.
+	if p := s.pending.session(m.dev.DM.DeviceID, ss.SessionID); p != nil && p.Encoding == m.enc &&
+		!fitsMsgID(state, m.msg.Header.MsgID) && fitsMsgID(*p, m.msg.Header.MsgID) {
+		state = *p
+	}
 	m.sess, m.state, m.stored = ss, state, true
 	return nil
+}
+
+// fitsMsgID reports whether msgID is the next client MsgID of state.
+func fitsMsgID(state Session, msgID string) bool {
+	n, err := strconv.Atoi(msgID)
+	return err == nil && n == state.ClientMsgID+1
 }
 
 // idle reports whether a stored session has seen no message for longer
@@ -146,7 +161,7 @@ func (s *Server) newSession(m *message) error {
 	sid := m.msg.Header.SessionID
 	m.sess = fleet.DMSession{DeviceID: m.dev.ID, SessionID: sid, Token: t}
 	m.state = Session{DeviceID: m.dev.ID, SessionID: sid, Encoding: m.enc}
-	if st := s.pending.session(m.dev.DM.DeviceID, sid); st != nil && st.Encoding == m.enc {
+	if st := s.pending.session(m.dev.DM.DeviceID, sid); st != nil && st.Encoding == m.enc && fitsMsgID(*st, m.msg.Header.MsgID) {
 		m.state = *st
 		m.state.DeviceID = m.dev.ID
 	}
