@@ -143,9 +143,9 @@ type DMStep struct {
 // unfinished commands to withdraw: by id, and every one whose id starts
 // with WithdrawPrefix (a job's commands are named after it). Withdrawn
 // commands end failed with "withdrawn: Why"; one already sent is refused
-// with ErrStale unless Force. Without Force, a command of Guard that was
-// sent or answered refuses the whole step with ErrStale (the device may be
-// acting on it).
+// with ErrStale unless Force. A command of Guard that was sent or
+// answered refuses the whole step with ErrStale (the device may be acting
+// on it).
 type DMWork struct {
 	Enqueue        []DMCommand
 	Withdraw       []string

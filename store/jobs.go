@@ -256,18 +256,16 @@ func (s *Store) StepJob(ctx context.Context, id string, from, to fleet.JobState,
 		} else if j, err = s.transition(tx, Transition{JobID: id, From: from, To: to, Note: note, Mutate: mutate}); err != nil {
 			return err
 		}
-		if !w.Force {
-			for _, id := range w.Guard {
-				c, err := getDMCommand(tx, id)
-				if errors.Is(err, ErrNotFound) {
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				if c.State == fleet.DMCommandSent || c.State == fleet.DMCommandDone {
-					return fmt.Errorf("store: job %s: dm command %s was sent in session %s: %w", id, c.ID, c.SessionID, ErrStale)
-				}
+		for _, id := range w.Guard {
+			c, err := getDMCommand(tx, id)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if c.State == fleet.DMCommandSent || c.State == fleet.DMCommandDone {
+				return fmt.Errorf("store: job %s: dm command %s was sent in session %s: %w", id, c.ID, c.SessionID, ErrStale)
 			}
 		}
 		withdraw := w.Withdraw

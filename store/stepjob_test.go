@@ -75,7 +75,7 @@ func TestStepJob(t *testing.T) {
 	if dump(t, s) != before {
 		t.Fatal("a refused stop changed the store")
 	}
-	stop.Force = true
+	stop.Guard, stop.Force = nil, true // forced: no guard, sent commands withdrawn too
 	if j, err := s.StepJob(ctx, "j1", fleet.JobWaitingDevice, fleet.JobFailed, "", func(j *fleet.Job) error { j.Reason = fleet.ReasonTimeout; return nil }, stop); err != nil || j.State != fleet.JobFailed {
 		t.Fatalf("forced stop %+v %v", j, err)
 	}

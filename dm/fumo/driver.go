@@ -417,8 +417,12 @@ func (d *Driver) Stop(ctx context.Context, jobID string, to fleet.JobState, reas
 	if j.State.Terminal() || !fleet.CanTransition(j.State, to) {
 		return fmt.Errorf("fumo: job %s is %s, cannot go to %s: %w", j.ID, j.State, to, fleet.ErrStale)
 	}
-	w := fleet.DMWork{WithdrawPrefix: j.ID + ".", Why: note, Force: force,
-		Guard: []string{commandID(j, kindDeliver), commandID(j, kindExec), commandID(j, kindReexec)}}
+	// Reads (discovery, state reads, the version check) may go even when
+	// sent; the package delivery and the Exec, once sent, only with force.
+	w := fleet.DMWork{WithdrawPrefix: j.ID + ".", Why: note, Force: true}
+	if !force {
+		w.Guard = []string{commandID(j, kindDeliver), commandID(j, kindExec), commandID(j, kindReexec)}
+	}
 	_, err = d.step(ctx, j, to, note, 0, func(j *fleet.Job) error {
 		if to == fleet.JobQueued {
 			j.StepDeadline = notBefore

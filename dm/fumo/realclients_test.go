@@ -356,3 +356,21 @@ func TestVerifyPolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestCancelDuringDiscovery: a job whose device was only asked reads (the
+// discovery) can be cancelled: reads do not make a device act.
+func TestCancelDuringDiscovery(t *testing.T) {
+	g := newGateway(t, false, nil)
+	g.clientDevice("d1", syncml.EncodingXML, func(rec *fleet.Device, _ *sim.DMDevice, f *sim.FUMO) { rec.DM.FUMORoot, f.Root = "", "" })
+	g.job("job1", "d1", fleet.OpDownloadAndUpdate, fleet.DeliveryPull)
+	st := fleet.DMStep{Session: fleet.DMSession{DeviceID: "d1", SessionID: "1", Token: "t1", State: []byte(`{}`)}, Sent: []string{"job1.discover"}}
+	if err := g.st.CommitDMStep(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.driver.Stop(ctx, "job1", fleet.JobCancelled, fleet.ReasonCancelled, "operator cancelled", false, time.Time{}); err != nil {
+		t.Fatalf("cancel during discovery: %v", err)
+	}
+	if q, _ := g.st.DMCommands(ctx, "d1"); len(q) != 0 {
+		t.Errorf("commands left: %+v", q)
+	}
+}

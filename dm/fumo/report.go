@@ -165,5 +165,10 @@ func (d *Driver) deviceRequest(ctx context.Context, ev dm.AlertEvent, rep Report
 		return err
 	}
 	d.emit(ctx, Event{JobID: j.ID, DeviceID: dev.ID, State: fleet.JobQueued, Note: fmt.Sprintf("created on the device's request (%s): release %s of model %q", rep.Type, pkg.Version, model)})
-	return d.Start(ctx, j.ID)
+	// Started now, so that its commands go out in this session (or already
+	// started by whoever runs queued jobs: its step committed them too).
+	if err := d.Start(ctx, j.ID); err != nil && !errors.Is(err, fleet.ErrStale) {
+		return err
+	}
+	return nil
 }
