@@ -51,11 +51,7 @@ func (d *Driver) onCheck(ctx context.Context, j fleet.Job, n int, r dm.CommandRe
 	if n != j.StateReads || (j.State != fleet.JobWaitingDevice && j.State != fleet.JobDelivering && j.State != fleet.JobUpdating) {
 		return nil
 	}
-	dev, err := d.cfg.Jobs.Device(ctx, j.DeviceID)
-	if err != nil {
-		return err
-	}
-	root, err := d.rootOf(ctx, dev)
+	root, err := d.deviceRoot(ctx, j.DeviceID)
 	if err != nil {
 		return err
 	}
@@ -146,11 +142,7 @@ func (d *Driver) onVersion(ctx context.Context, j fleet.Job, n int, r dm.Command
 			return d.fail(ctx, j, fleet.ReasonNetwork, 0, have+": the device never answered the Exec, sent twice")
 		}
 	}
-	dev, err := d.cfg.Jobs.Device(ctx, j.DeviceID)
-	if err != nil {
-		return err
-	}
-	root, err := d.rootOf(ctx, dev)
+	root, err := d.deviceRoot(ctx, j.DeviceID)
 	if err != nil {
 		return err
 	}

@@ -300,6 +300,15 @@ func (d *Driver) rootOf(ctx context.Context, dev fleet.Device) (Root, error) {
 	return "", nil
 }
 
+// deviceRoot is rootOf the stored device.
+func (d *Driver) deviceRoot(ctx context.Context, deviceID string) (Root, error) {
+	dev, err := d.cfg.Jobs.Device(ctx, deviceID)
+	if err != nil {
+		return "", err
+	}
+	return d.rootOf(ctx, dev)
+}
+
 // plan returns a job's first commands, and a note saying what they are:
 // the FUMO commands under the device's root, or the discovery read when
 // the root is not known.

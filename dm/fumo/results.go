@@ -205,12 +205,11 @@ func (d *Driver) succeed(ctx context.Context, j fleet.Job, note string, result R
 // not answered is not doubled. wake sends a Package 0 (the device is not
 // in a session).
 func (d *Driver) readState(ctx context.Context, j fleet.Job, why string, wake bool) error {
-	dev, err := d.cfg.Jobs.Device(ctx, j.DeviceID)
+	root, err := d.deviceRoot(ctx, j.DeviceID)
 	if err != nil {
 		return err
 	}
-	root, err := d.rootOf(ctx, dev)
-	if err != nil || root == "" {
+	if root == "" {
 		return d.fail(ctx, j, fleet.ReasonUnsupported, 0, "no FUMO root to read the state of: "+why)
 	}
 	pending, err := d.cfg.Jobs.DMCommands(ctx, j.DeviceID)
