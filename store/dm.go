@@ -128,6 +128,38 @@ func (s *Store) DMCommands(ctx context.Context, deviceID string) ([]fleet.DMComm
 	return out, err
 }
 
+// putSession writes a session under key, its last reply apart.
+func putSession(tx *bolt.Tx, key []byte, ss fleet.DMSession) error {
+	reply := ss.LastReply
+	ss.LastReply = nil
+	if err := putJSON(tx.Bucket(bucketDMSessions), string(key), ss); err != nil {
+		return err
+	}
+	if reply == nil {
+		return tx.Bucket(bucketDMReplies).Delete(key)
+	}
+	return tx.Bucket(bucketDMReplies).Put(key, reply)
+}
+
+// getSession reads the session under key with its last reply.
+func getSession(tx *bolt.Tx, key []byte) (fleet.DMSession, error) {
+	var ss fleet.DMSession
+	if err := getJSON(tx.Bucket(bucketDMSessions), string(key), &ss); err != nil {
+		return ss, err
+	}
+	if r := tx.Bucket(bucketDMReplies).Get(key); r != nil {
+		ss.LastReply = append([]byte(nil), r...)
+	}
+	return ss, nil
+}
+
+func deleteSession(tx *bolt.Tx, key []byte) error {
+	if err := tx.Bucket(bucketDMSessions).Delete(key); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketDMReplies).Delete(key)
+}
+
 // AllDMCommands lists every DM command of a device, finished ones too,
 // in the order they were queued.
 func (s *Store) AllDMCommands(ctx context.Context, deviceID string) ([]fleet.DMCommand, error) {
@@ -150,7 +182,8 @@ func (s *Store) AllDMCommands(ctx context.Context, deviceID string) ([]fleet.DMC
 func (s *Store) DMSession(ctx context.Context, deviceID, sessionID string) (fleet.DMSession, error) {
 	var ss fleet.DMSession
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		if err := getJSON(tx.Bucket(bucketDMSessions), string(indexKey(deviceID, sessionID)), &ss); err != nil {
+		var err error
+		if ss, err = getSession(tx, indexKey(deviceID, sessionID)); err != nil {
 			return fmt.Errorf("store: dm session %s/%s: %w", deviceID, sessionID, err)
 		}
 		return nil
@@ -166,7 +199,9 @@ func (s *Store) DMSessionByToken(ctx context.Context, token string) (fleet.DMSes
 		if key == nil {
 			return fmt.Errorf("store: dm session token: %w", ErrNotFound)
 		}
-		return getJSON(tx.Bucket(bucketDMSessions), string(key), &ss)
+		var err error
+		ss, err = getSession(tx, key)
+		return err
 	})
 	return ss, err
 }
@@ -247,7 +282,7 @@ func (s *Store) CommitDMStep(ctx context.Context, st fleet.DMStep) error {
 				if err := tokens.Delete([]byte(o.Token)); err != nil {
 					return err
 				}
-				if err := sessions.Delete(indexKey(o.DeviceID, o.SessionID)); err != nil {
+				if err := deleteSession(tx, indexKey(o.DeviceID, o.SessionID)); err != nil {
 					return err
 				}
 			}
@@ -266,7 +301,7 @@ func (s *Store) CommitDMStep(ctx context.Context, st fleet.DMStep) error {
 			}
 		}
 		ss.Updated = now
-		if err := putJSON(sessions, string(key), ss); err != nil {
+		if err := putSession(tx, key, ss); err != nil {
 			return err
 		}
 		if err := tokens.Put([]byte(ss.Token), key); err != nil {
@@ -364,7 +399,7 @@ func deleteDMState(tx *bolt.Tx, deviceID string) error {
 		keys, tokens = append(keys, append([]byte(nil), k...)), append(tokens, []byte(o.Token))
 	}
 	for i := range keys {
-		if err := sessions.Delete(keys[i]); err != nil {
+		if err := deleteSession(tx, keys[i]); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bucketDMTokens).Delete(tokens[i]); err != nil {

@@ -40,10 +40,14 @@ var (
 	// bucketDMCmdDevice indexes every DM command (finished ones too) by
 	// device, so that a deleted device takes its commands with it.
 	bucketDMCmdDevice = []byte("dm_cmd_device")
+	// bucketDMReplies holds each session's last reply, raw, by the
+	// session's key: kept out of the session's JSON, which every step of
+	// the device reads.
+	bucketDMReplies = []byte("dm_replies")
 
 	allBuckets = [][]byte{bucketMeta, bucketDevices, bucketDevProtocol, bucketDevModel, bucketDevDMID, bucketDevEndpoint,
 		bucketPackages, bucketPkgStaging, bucketBlobs, bucketJobs, bucketJobState, bucketJobDevice, bucketJobCampaign, bucketCampaigns,
-		bucketDMCommands, bucketDMQueue, bucketDMSessions, bucketDMTokens, bucketDevPSK, bucketModels, bucketDMCmdDevice}
+		bucketDMCommands, bucketDMQueue, bucketDMSessions, bucketDMTokens, bucketDevPSK, bucketModels, bucketDMCmdDevice, bucketDMReplies}
 	keySchema = []byte("schema")
 )
 
