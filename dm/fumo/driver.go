@@ -474,12 +474,13 @@ func (d *Driver) resume(ctx context.Context, j fleet.Job) error {
 	if err != nil {
 		return err
 	}
-	waiting := false
+	waiting, seen := false, false
 	for _, c := range cmds {
 		job, _, attempt, ok := parseCommandID(c.ID)
 		if !ok || job != j.ID || attempt != max(j.Attempts, 1) {
 			continue
 		}
+		seen = true
 		if !c.State.Terminal() {
 			waiting = true
 			continue
@@ -490,6 +491,18 @@ func (d *Driver) resume(ctx context.Context, j fleet.Job) error {
 			continue
 		}
 		d.CommandFinished(ctx, r)
+	}
+	if !seen && j.State == fleet.JobWaitingDevice {
+		// Started by an earlier version that queued after the move, and
+		// stopped in between: its first commands are queued now.
+		first, _, err := d.plan(ctx, j)
+		if err != nil {
+			return d.fail(ctx, j, fleet.ReasonUnknown, 0, err.Error())
+		}
+		if _, err := d.cfg.Jobs.StepJob(ctx, j.ID, j.State, j.State, "", nil, fleet.DMWork{Enqueue: first}); err != nil {
+			return err
+		}
+		waiting = true
 	}
 	if j.State == fleet.JobVerifying {
 		// The firmware version read may have gone out in a session the

@@ -374,3 +374,23 @@ func TestCancelDuringDiscovery(t *testing.T) {
 		t.Errorf("commands left: %+v", q)
 	}
 }
+
+// TestResumeQueuesWhatWasNotQueued: a job left waiting for its device
+// with no command (moved, then stopped, by an earlier version that queued
+// after the move) gets its commands when the driver resumes.
+func TestResumeQueuesWhatWasNotQueued(t *testing.T) {
+	g := newGateway(t, false, nil)
+	d, f := g.clientDevice("d1", syncml.EncodingXML, nil)
+	if _, err := g.st.CreateJob(ctx, fleet.Job{ID: "job1", DeviceID: "d1", PackageID: "fw2", Operation: fleet.OpDownloadAndUpdate,
+		Delivery: fleet.DeliveryPull, State: fleet.JobWaitingDevice, Attempts: 1}); err != nil {
+		t.Fatal(err)
+	}
+	g.restart()
+	call(t, d)
+	if code, _ := f.Report(ctx); code != 200 {
+		t.Fatalf("device reported %d", code)
+	}
+	if j := g.waitJob("job1"); j.State != fleet.JobSucceeded {
+		t.Fatalf("job %s: %+v", j.State, j.History)
+	}
+}
