@@ -122,11 +122,12 @@ func (s *dmSession) checkServer(in serverMsg) (trusted bool, err error) {
 // device (ServerAuth or ChallengeServer set) does not: it challenges.
 func (s *dmSession) serverAuthentic(m *syncml.Message, hmac string, body []byte) bool {
 	if s.authenticWith(s.d.ServerNonce, m, hmac, body) {
-		s.d.prevServerNonce = nil
+		s.d.prevServerNonce, s.d.havePrevServerNonce = nil, false
 		return true
 	}
-	if prev := s.d.prevServerNonce; prev != nil && !s.d.strictServerCheck() && s.authenticWith(prev, m, hmac, body) {
-		s.d.ServerNonce, s.d.prevServerNonce = prev, nil
+	// The previous nonce may be the empty one a device starts from.
+	if prev := s.d.prevServerNonce; s.d.havePrevServerNonce && !s.d.strictServerCheck() && s.authenticWith(prev, m, hmac, body) {
+		s.d.ServerNonce, s.d.prevServerNonce, s.d.havePrevServerNonce = prev, nil, false
 		return true
 	}
 	return false
@@ -179,8 +180,8 @@ func (s *dmSession) headerStatus(in *syncml.Message) *syncml.Status {
 		st.Code = 212
 	}
 	n := newNonce()
-	if s.d.prevServerNonce == nil {
-		s.d.prevServerNonce = s.d.ServerNonce
+	if !s.d.havePrevServerNonce {
+		s.d.prevServerNonce, s.d.havePrevServerNonce = s.d.ServerNonce, true
 	}
 	s.d.ServerNonce = n
 	if scheme != "basic" {
@@ -199,7 +200,7 @@ func (s *dmSession) serverChallenge(in *syncml.Message) *syncml.Status {
 	meta := &syncml.Meta{Type: authType(scheme), Format: "b64"}
 	if scheme != "basic" {
 		meta.NextNonce = newNonce()
-		s.d.ServerNonce, s.d.prevServerNonce = meta.NextNonce, nil
+		s.d.ServerNonce, s.d.prevServerNonce, s.d.havePrevServerNonce = meta.NextNonce, nil, false
 	}
 	st.Chal = &syncml.Chal{Meta: meta}
 	return st

@@ -55,7 +55,8 @@ type DMDevice struct {
 	ServerNonce []byte
 	// prevServerNonce is the last nonce the server is known to have, kept
 	// until it uses a newer one.
-	prevServerNonce []byte
+	prevServerNonce     []byte
+	havePrevServerNonce bool // prevServerNonce is set (it may be empty)
 	// Exec handles Exec commands (default: 404 on a node the tree does not
 	// have, 200 on any other).
 	Exec ExecFunc

@@ -19,10 +19,10 @@ var ErrBadPackage0 = errors.New("sim: package 0 does not verify")
 // 1200 session with the notification's session id.
 func (d *DMDevice) HandlePackage0(ctx context.Context, pkg0 []byte) (*SessionReport, error) {
 	d.sessMu.Lock()
-	nonce, prev := d.ServerNonce, d.prevServerNonce
+	nonce, prev, havePrev := d.ServerNonce, d.prevServerNonce, d.havePrevServerNonce
 	d.sessMu.Unlock()
 	if err := syncml.VerifyNotification(pkg0, d.ServerID, d.ServerPassword, nonce); err != nil {
-		if prev == nil || syncml.VerifyNotification(pkg0, d.ServerID, d.ServerPassword, prev) != nil {
+		if !havePrev || syncml.VerifyNotification(pkg0, d.ServerID, d.ServerPassword, prev) != nil {
 			return nil, errors.Join(ErrBadPackage0, err)
 		}
 	}
