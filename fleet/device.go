@@ -3,6 +3,7 @@ package fleet
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"time"
 )
@@ -80,6 +81,40 @@ type LwM2MInfo struct {
 	PSKIdentity  string        `json:"psk_identity,omitempty"`
 	PSKKey       Secret        `json:"psk_key,omitempty"`
 	Registration *Registration `json:"registration,omitempty"`
+	// Inventory is what the device last reported of itself; nil until
+	// its Object 3 was first read.
+	Inventory *LwM2MInventory `json:"inventory,omitempty"`
+}
+
+// LwM2MInventory is what an LwM2M device reports of itself: its Device
+// object (/3/0) and the versions its registration carries. The server
+// reads Object 3 after every Register; a model number and firmware
+// version read also become the device's Model and FirmwareVersion (what
+// selectors and the device list filter on), and a value the device does
+// not give never clears them. A value is empty when the device did not
+// give it (or gave one that is not printable text of at most 128 bytes).
+type LwM2MInventory struct {
+	Manufacturer    string `json:"manufacturer,omitempty"`     // /3/0/0
+	ModelNumber     string `json:"model_number,omitempty"`     // /3/0/1
+	SerialNumber    string `json:"serial_number,omitempty"`    // /3/0/2
+	FirmwareVersion string `json:"firmware_version,omitempty"` // /3/0/3
+	// LwM2MVersion and ObjectVersions are the registration's lwm2m= and
+	// ver= (object id -> version; objects at their default version are
+	// not listed).
+	LwM2MVersion   string            `json:"lwm2m_version,omitempty"`
+	ObjectVersions map[string]string `json:"object_versions,omitempty"`
+	// Updated is when the inventory last changed.
+	Updated time.Time `json:"updated"`
+}
+
+// SameAs tells whether two inventories hold the same values (Updated
+// aside).
+func (i *LwM2MInventory) SameAs(o *LwM2MInventory) bool {
+	if i == nil || o == nil {
+		return i == o
+	}
+	return i.Manufacturer == o.Manufacturer && i.ModelNumber == o.ModelNumber && i.SerialNumber == o.SerialNumber &&
+		i.FirmwareVersion == o.FirmwareVersion && i.LwM2MVersion == o.LwM2MVersion && maps.Equal(i.ObjectVersions, o.ObjectVersions)
 }
 
 // Registration is the device's current LwM2M registration.

@@ -98,7 +98,8 @@ func TestCanTransition(t *testing.T) {
 		{JobQueued, JobWaitingDevice}: true, {JobQueued, JobDelivering}: true,
 		{JobWaitingDevice, JobDelivering}: true, {JobWaitingDevice, JobUpdating}: true, {JobWaitingDevice, JobQueued}: true,
 		{JobDelivering, JobDelivered}: true, {JobDelivering, JobUpdating}: true, {JobDelivering, JobQueued}: true,
-		{JobDelivered, JobUpdating}: true, {JobDelivered, JobVerifying}: true,
+		{JobDelivering, JobWaitingDevice}: true, // the device went away
+		{JobDelivered, JobUpdating}:       true, {JobDelivered, JobVerifying}: true, {JobDelivered, JobWaitingDevice}: true,
 		{JobUpdating, JobVerifying}: true, {JobUpdating, JobSucceeded}: true, {JobUpdating, JobQueued}: true,
 		{JobVerifying, JobSucceeded}: true,
 	}

@@ -10,6 +10,8 @@ import (
 //	queued -> waiting_device -> delivering -> delivered -> updating -> verifying -> succeeded
 //	any non-terminal state -> failed | cancelled
 //	waiting_device, delivering, updating -> queued (retry)
+//	delivering, delivered -> waiting_device (the device went away: its
+//	registration expired or it de-registered; it resumes when it is back)
 type JobState string
 
 const (
@@ -43,8 +45,8 @@ func (s JobState) Valid() bool {
 var forward = map[JobState][]JobState{
 	JobQueued:        {JobWaitingDevice, JobDelivering},
 	JobWaitingDevice: {JobDelivering, JobUpdating, JobQueued},
-	JobDelivering:    {JobDelivered, JobUpdating, JobQueued},
-	JobDelivered:     {JobUpdating, JobVerifying},
+	JobDelivering:    {JobDelivered, JobUpdating, JobQueued, JobWaitingDevice},
+	JobDelivered:     {JobUpdating, JobVerifying, JobWaitingDevice},
 	JobUpdating:      {JobVerifying, JobSucceeded, JobQueued},
 	JobVerifying:     {JobSucceeded},
 }
@@ -102,6 +104,9 @@ const (
 	// ReasonUnsupported: the device cannot run the job at all (a DM
 	// device without a FUMO object).
 	ReasonUnsupported Reason = "unsupported"
+	// ReasonNoProgress: the device took the package but showed no progress
+	// in the time its size allows (an LwM2M device stuck Downloading).
+	ReasonNoProgress Reason = "no_progress"
 )
 
 // NativeCode is a protocol's own result: a FUMO result code (protocol dm)

@@ -30,6 +30,9 @@ func inProcess(ctx context.Context, dir string) (*gateway.Gateway, func(), error
 	}
 	lc := lwm2m.DefaultConfig()
 	lc.UDPAddr, lc.DTLSAddr = "127.0.0.1:0", ""
+	// The paired rows' devices are bare CoAP clients that register and
+	// say nothing more: no Object 3 to read after their Register.
+	lc.Inventory = false
 	// Its goroutines carry the profile label side=fumo-gw (they inherit
 	// it from here), the baselines' side=baseline, the simulated devices'
 	// side=devices: "go tool pprof -tagfocus side=fumo-gw" on a profile

@@ -95,14 +95,20 @@ type Config struct {
 	// default, 64, is the downloads of 64 devices behind one address at
 	// once; more only close connections their devices are done with.
 	PerSourceConns int
+	// Inventory reads each device's Object 3 (manufacturer, model,
+	// serial, firmware version) after its Register, in the background,
+	// into its record (fleet.LwM2MInventory); off, only RefreshInventory
+	// reads it.
+	Inventory bool
 	// Logger (default: discard). Now is the clock (default time.Now).
 	Logger *slog.Logger
 	Now    func() time.Time
 }
 
 // DefaultConfig returns the defaults (listen addresses are the IANA
-// ports on loopback; cmd overrides them). The per-source limits are on:
-// a Config made without DefaultConfig has them off.
+// ports on loopback; cmd overrides them). The per-source limits and the
+// inventory reads are on: a Config made without DefaultConfig has them
+// off.
 func DefaultConfig() Config {
 	return Config{
 		FilesPath:       "/fw",
@@ -120,6 +126,7 @@ func DefaultConfig() Config {
 		PerSourceRate:   2000,
 		PerSourceBurst:  8192,
 		PerSourceConns:  64,
+		Inventory:       true,
 		Logger:          slog.New(slog.DiscardHandler),
 		Now:             time.Now,
 	}

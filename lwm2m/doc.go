@@ -8,6 +8,12 @@
 //   - downlink operations on the device's own connection: Read, Write,
 //     Execute, Discover, Write-Attributes, Observe and its cancel, with
 //     notifications delivered to listeners; Send (POST /dp) accepted;
+//     a Read or Observe left to the device (AnyFormat) asks in a format
+//     it announced (ct=) or its LwM2M version makes mandatory, and once
+//     more in another when it refuses that one (formats.go);
+//   - the inventory: after every Register, Object 3 (manufacturer, model,
+//     serial, firmware version) read in the background into the device
+//     record, never holding up the registration (inventory.go);
 //   - queue mode: operations for a sleeping device wait for its next
 //     Update and run inside its awake window;
 //   - package serving for pull delivery: signed package paths answered

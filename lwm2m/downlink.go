@@ -96,27 +96,59 @@ func (s *Server) reachable(ctx context.Context, endpoint string) (*client, *udpC
 
 // exchange sends one request built by mk on the device's connection and
 // returns its answer with the payload copied out.
+//
+// A device that registers again while the request is in flight (its
+// socket died: a server restart, a NAT rebinding) gets a new connection,
+// and the old one closes under the request: an idempotent request (GET,
+// PUT, DELETE: RFC 7252 §5.1) is sent once more on the new one.
 func (s *Server) exchange(ctx context.Context, endpoint, op string, path node.Path, mk func(ctx context.Context, cc *udpClient.Conn, p string) (*pool.Message, error)) (*Content, error) {
-	_, cc, root, err := s.reachable(ctx, endpoint)
-	if err != nil {
-		return nil, err
+	for attempt := 1; ; attempt++ {
+		c, cc, root, err := s.reachable(ctx, endpoint)
+		if err != nil {
+			return nil, err
+		}
+		content, method, err := s.exchangeOn(ctx, cc, root, op, path, mk)
+		if err == nil {
+			return content, nil
+		}
+		idempotent := method == codes.GET || method == codes.PUT || method == codes.DELETE
+		if attempt == 1 && idempotent && ctx.Err() == nil && s.connReplaced(endpoint, c, cc) {
+			s.log.Debug("request: the device's connection was replaced; sending again", "endpoint", endpoint, "op", op, "path", path.String(), "err", err)
+			continue
+		}
+		return nil, fmt.Errorf("lwm2m: %s %s on %s: %w", op, path, endpoint, err)
 	}
+}
+
+// exchangeOn sends one request on cc.
+func (s *Server) exchangeOn(ctx context.Context, cc *udpClient.Conn, root, op string, path node.Path, mk func(ctx context.Context, cc *udpClient.Conn, p string) (*pool.Message, error)) (*Content, codes.Code, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
 	req, err := mk(ctx, cc, root+path.String())
 	if err != nil {
-		return nil, fmt.Errorf("lwm2m: %s %s: %w", op, path, err)
+		return nil, 0, err
 	}
 	defer cc.ReleaseMessage(req)
+	method := req.Code()
 	key := req.Token().Hash()
 	s.inFlight.Store(key, struct{}{})
 	resp, err := cc.Do(req)
 	s.inFlight.Delete(key)
 	s.stats.sent(resp, err)
 	if err != nil {
-		return nil, fmt.Errorf("lwm2m: %s %s on %s: %w", op, path, endpoint, err)
+		return nil, method, err
 	}
-	return contentOf(resp)
+	c, err := contentOf(resp)
+	return c, method, err
+}
+
+// connReplaced reports whether the device's connection is no longer cc
+// (it registered again, or moved), or its registration is another client.
+func (s *Server) connReplaced(endpoint string, c *client, cc *udpClient.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.byEndpoint[endpoint]
+	return cur != nil && (cur != c || cur.conn != cc)
 }
 
 func contentOf(resp *pool.Message) (*Content, error) {
@@ -152,13 +184,33 @@ func expect(c *Content, op string, path node.Path, ok ...codes.Code) (*Content, 
 	return nil, &CodeError{Op: op, Path: path.String(), Code: c.Code}
 }
 
-// AnyFormat in a Read leaves the content format to the device (and marks
-// an answer without one).
+// AnyFormat in a Read or Observe leaves the content format to the device:
+// it is asked in one it supports (see readFormats). It also marks an
+// answer without a format.
 const AnyFormat codec.Format = 0xFFFF
 
-// Read reads path; accept asks for a content format (AnyFormat: the
-// device's choice). A Block2 answer is fetched to the end (up to 4 MiB).
+// Read reads path; accept asks for a content format. With AnyFormat the
+// device is asked in a format it supports (the ct= of its registration,
+// else one its LwM2M version makes mandatory), and once more in another
+// when it refuses that one (4.06, 4.15 or 5.00); an explicit format is
+// asked as it is, once. A Block2 answer is fetched to the end (up to
+// 4 MiB).
 func (s *Server) Read(ctx context.Context, endpoint string, path node.Path, accept codec.Format) (*Content, error) {
+	if accept != AnyFormat {
+		return s.read(ctx, endpoint, path, accept)
+	}
+	reg, _ := s.Registration(endpoint)
+	fs := readFormats(reg, path)
+	c, err := s.read(ctx, endpoint, path, fs[0])
+	if formatRefused(err) && len(fs) > 1 {
+		s.log.Debug("read: format refused, asking in another", "endpoint", endpoint, "path", path.String(), "format", fs[0], "retry", fs[1], "err", err)
+		c, err = s.read(ctx, endpoint, path, fs[1])
+	}
+	return c, err
+}
+
+// read is one Read asking in accept (AnyFormat: no Accept option).
+func (s *Server) read(ctx context.Context, endpoint string, path node.Path, accept codec.Format) (*Content, error) {
 	get := func(num int64, szx blockwise.SZX) (*Content, error) {
 		c, err := s.exchange(ctx, endpoint, "read", path, func(ctx context.Context, cc *udpClient.Conn, p string) (*pool.Message, error) {
 			req, err := cc.NewGetRequest(ctx, p)

@@ -19,10 +19,16 @@ const (
 	EventExpired                           // the registration's lifetime ran out
 	EventNotify                            // an observation sent a value (the first answer too)
 	EventSend                              // the device sent values (POST /dp)
+	// EventUnsolicited: a registered device notified an observation the
+	// server does not have (the previous process's, after a restart): it
+	// was answered Reset, and whoever follows the device should read
+	// what it wanted and observe again. At most one a device per
+	// unsolicitedQuiet.
+	EventUnsolicited
 )
 
 var eventNames = map[EventKind]string{EventRegistered: "registered", EventUpdated: "updated", EventDeregistered: "deregistered",
-	EventExpired: "expired", EventNotify: "notify", EventSend: "send"}
+	EventExpired: "expired", EventNotify: "notify", EventSend: "send", EventUnsolicited: "unsolicited"}
 
 func (k EventKind) String() string { return eventNames[k] }
 

@@ -128,6 +128,22 @@ func (g *gateway) device(ep string, mutate func(*sim.LwM2MDevice)) *sim.LwM2MDev
 		g.t.Fatal(err)
 	}
 	g.t.Cleanup(func() { d.Close(context.Background()) })
+	if g.cfg.Inventory && d.Object3Fault == sim.LwM2MObject3OK && len(d.Formats) == 0 {
+		g.inventoried(ep) // the read after the Register is done: the store has settled
+	}
+	return d
+}
+
+// inventoried waits until the device of ep has its Object 3 recorded, and
+// returns its record.
+func (g *gateway) inventoried(ep string) fleet.Device {
+	g.t.Helper()
+	var d fleet.Device
+	eventually(g.t, "the inventory of "+ep, func() bool {
+		var err error
+		d, err = g.st.DeviceByEndpoint(context.Background(), ep)
+		return err == nil && d.LwM2M.Inventory != nil
+	})
 	return d
 }
 

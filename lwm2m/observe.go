@@ -51,17 +51,45 @@ var obsGen atomic.Uint64
 // Observe starts observing path; every notification, the first answer
 // included, reaches the listeners as an EventNotify. A second Observe of
 // the same path replaces the first. Observations end with the
-// registration: re-establish them after EventRegistered.
+// registration: re-establish them after EventRegistered. The format is
+// chosen as Read chooses it: AnyFormat asks in one the device supports,
+// and in another once when it refuses that one. A first answer other than
+// 2.05 or 2.03 is a *CodeError.
 func (s *Server) Observe(ctx context.Context, endpoint string, path node.Path, accept codec.Format) error {
+	if accept != AnyFormat {
+		return s.observe(ctx, endpoint, path, accept)
+	}
+	reg, _ := s.Registration(endpoint)
+	fs := readFormats(reg, path)
+	err := s.observe(ctx, endpoint, path, fs[0])
+	if formatRefused(err) && len(fs) > 1 {
+		s.log.Debug("observe: format refused, asking in another", "endpoint", endpoint, "path", path.String(), "format", fs[0], "retry", fs[1], "err", err)
+		err = s.observe(ctx, endpoint, path, fs[1])
+	}
+	return err
+}
+
+// observe is one Observe asking in accept (AnyFormat: no Accept option).
+func (s *Server) observe(ctx context.Context, endpoint string, path node.Path, accept codec.Format) error {
 	c, cc, root, err := s.reachable(ctx, endpoint)
 	if err != nil {
 		return err
 	}
 	gen := obsGen.Add(1)
 	key := path.String()
+	// refused hears the code of a first answer that is an error: go-coap
+	// hands it to notify right after Observe returns its error, which
+	// does not name the code.
+	refused := make(chan codes.Code, 1)
 	notify := func(m *pool.Message) {
 		code := m.Code()
 		if code != codes.Content && code != codes.Valid {
+			if code >= codes.BadRequest {
+				select {
+				case refused <- code:
+				default:
+				}
+			}
 			return
 		}
 		ct, err := contentOf(m)
@@ -90,6 +118,13 @@ func (s *Server) Observe(ctx context.Context, endpoint string, path node.Path, a
 	o, err := cc.Observe(rctx, root+key, notify, opts...)
 	s.stats.observed(err)
 	if err != nil {
+		if rctx.Err() == nil && cc.Context().Err() == nil {
+			select {
+			case code := <-refused:
+				return &CodeError{Op: "observe", Path: key, Code: code}
+			case <-time.After(time.Second):
+			}
+		}
 		return fmt.Errorf("lwm2m: observe %s on %s: %w", key, endpoint, err)
 	}
 	s.mu.Lock()

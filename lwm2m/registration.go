@@ -134,7 +134,10 @@ func (s *Server) register(w *responseWriter, r *pool.Message, body []byte) {
 		message.Option{ID: message.LocationPath, Value: []byte(reg.ID)})
 	s.stats.registers.Add(1)
 	s.log.Info("registered", "endpoint", p.endpoint, "id", reg.ID, "addr", reg.Address, "lifetime", reg.Lifetime, "queue", reg.Queue, "secure", reg.Secure)
-	afterResponse(r, func() { s.emit(c, Event{Kind: EventRegistered}) })
+	afterResponse(r, func() {
+		s.emit(c, Event{Kind: EventRegistered})
+		s.queueInventory(c) // install made it due
+	})
 }
 
 // authorize finds the endpoint's device and checks the transport: a device
@@ -230,6 +233,7 @@ func (s *Server) install(d fleet.Device, identity string, reg fleet.Registration
 		}
 	}
 	c.deviceID, c.identity, c.reg, c.obs = d.ID, identity, reg, nil
+	c.inv.due = true // a new Register: the device may have new firmware
 	s.byRegID[reg.ID] = c
 	s.moveConnLocked(c, cc)
 	s.wakeLocked(c)
@@ -335,7 +339,10 @@ func (s *Server) update(w *responseWriter, r *pool.Message, id string, body []by
 	s.mu.Unlock()
 	s.reply(w, codes.Changed, "")
 	s.stats.updates.Add(1)
-	afterResponse(r, func() { s.emit(c, Event{Kind: EventUpdated}) })
+	afterResponse(r, func() {
+		s.emit(c, Event{Kind: EventUpdated})
+		s.queueInventory(c) // a read left for the device's waking
+	})
 }
 
 // deregister handles DELETE /rd/{id}.
@@ -514,6 +521,7 @@ func (s *Server) unsolicited(m *pool.Message, cc *udpClient.Conn) bool {
 	}
 	s.log.Debug("coap: unsolicited message rejected", "addr", cc.RemoteAddr().String(), "type", m.Type(), "code", m.Code(), "mid", m.MessageID(), "token", m.Token().String())
 	s.stats.unsolicited.Add(1)
+	s.noteUnsolicited(cc, m)
 	if m.Type() == message.Confirmable || m.Type() == message.NonConfirmable {
 		rst := cc.AcquireMessage(cc.Context())
 		defer cc.ReleaseMessage(rst)

@@ -41,6 +41,8 @@ type client struct {
 	wake               chan struct{}   // closed (and replaced) when the device sends something
 	obs                map[string]observation
 	mbox               mailbox
+	unsolicitedAt      time.Time // the last EventUnsolicited
+	inv                clientInventory
 }
 
 // Server is the LwM2M server. Create it with New, start it with Start,
@@ -56,7 +58,7 @@ type Server struct {
 	udp    *udpServer.Server
 	udpLn  *coapNet.UDPConn
 	dtls   *dtlsServer.Server
-	dtlsLn *coapNet.DTLSListener
+	dtlsLn *dtlsListener
 
 	mu         sync.Mutex
 	byEndpoint map[string]*client
@@ -64,6 +66,7 @@ type Server struct {
 	byConn     map[*udpClient.Conn]*client
 	listeners  []Listener
 	closed     bool
+	inv        inventoryQueue
 
 	blocks block1Assembler
 	// inFlight holds the tokens (Token.Hash) of requests sent and not yet
@@ -168,10 +171,13 @@ func (s *Server) Start(ctx context.Context) error {
 		go func() { defer s.wg.Done(); _ = s.udp.Serve(ln) }()
 	}
 	if s.cfg.DTLSAddr != "" {
-		ln, err := coapNet.NewDTLSListener("udp", s.cfg.DTLSAddr, coapNet.NewDTLSServerOptions(
+		// Our listener (dtlslistener.go) under pion's: it accepts a
+		// ClientHello of any 0xFE** record version, as stock mbedTLS
+		// sends 0xFE00, and counts every handshake dropped or failed.
+		ln, err := s.listenDTLS(s.cfg.DTLSAddr,
 			piondtls.WithPSK(s.psk),
 			piondtls.WithCipherSuites(piondtls.TLS_PSK_WITH_AES_128_CCM_8, piondtls.TLS_PSK_WITH_AES_128_CBC_SHA256),
-		))
+		)
 		if err != nil {
 			s.closeListeners()
 			return fmt.Errorf("lwm2m: listen dtls %s: %w", s.cfg.DTLSAddr, err)
@@ -180,7 +186,7 @@ func (s *Server) Start(ctx context.Context) error {
 		for _, o := range s.coapOptions() {
 			opts = append(opts, o)
 		}
-		opts = append(opts, options.WithDTLSHandshakeTimeout(10*time.Second))
+		opts = append(opts, options.WithDTLSHandshakeTimeout(dtlsHandshakeTimeout))
 		s.dtlsLn, s.dtls = ln, dtls.NewServer(opts...)
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); _ = s.dtls.Serve(ln) }()
@@ -245,7 +251,7 @@ func (s *Server) psk(identity []byte) ([]byte, error) {
 	if err != nil || d.LwM2M == nil || d.LwM2M.PSKKey.Empty() {
 		s.log.Warn("dtls: unknown psk identity", "identity", string(identity))
 		s.stats.unknownPSK.Add(1)
-		return nil, fmt.Errorf("lwm2m: unknown psk identity %q", identity)
+		return nil, fmt.Errorf("%w %q", errUnknownPSKIdentity, identity)
 	}
 	return []byte(d.LwM2M.PSKKey.Reveal()), nil
 }

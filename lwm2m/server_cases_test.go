@@ -355,7 +355,9 @@ func TestDTLS(t *testing.T) {
 // TestQueueModeWaits: an operation for a sleeping device waits for its
 // next Update and runs in the awake window.
 func TestQueueModeWaits(t *testing.T) {
-	g := newGateway(t, func(c *lwm2m.Config) { c.QueueWindow = 200 * time.Millisecond })
+	// No inventory read after the Register: this test times the device's
+	// awake windows, and that read would take one.
+	g := newGateway(t, func(c *lwm2m.Config) { c.QueueWindow, c.Inventory = 200*time.Millisecond, false })
 	g.addDevice("q", "", nil)
 	d := g.device("q", func(d *sim.LwM2MDevice) {
 		d.Queue, d.AwakeWindow, d.SleepFor = true, 300*time.Millisecond, 2*time.Second

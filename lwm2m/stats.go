@@ -41,6 +41,18 @@ type Stats struct {
 	// registration closed because their source address opened more than
 	// Config.PerSourceConns.
 	RateLimited, ConnsEvicted int64
+	// DTLSHandshakesFailed counts DTLS handshakes dropped before they
+	// began or failed, by cause, every cause present: bad_version (a first
+	// datagram whose record version is outside 0xFE**), malformed (not
+	// whole DTLS records), no_session (a first datagram that is not a
+	// handshake, e.g. of a session from before a restart), backlog (too
+	// many new addresses at once), unknown_identity (UnknownPSK), timeout
+	// (not finished in 10 s), failed (a wrong key, an alert, ...).
+	DTLSHandshakesFailed map[string]int64
+	// DTLSVersionsRewritten counts DTLS sessions opened by a ClientHello
+	// whose record version was 0xFE** other than 1.2 or 1.0 (stock
+	// mbedTLS sends 0xFE00), read as 1.2 (rewriteRecordVersion).
+	DTLSVersionsRewritten int64
 }
 
 // stats holds the Server's counters; lock-free, ready at its zero value.
@@ -51,6 +63,8 @@ type stats struct {
 	unsolicited, unknownPSK                          atomic.Int64
 	errors                                           atomic.Int64
 	rateLimited, connsEvicted                        atomic.Int64
+	dtlsFailed                                       [numDTLSCauses]atomic.Int64 // the unknown_identity one unused: unknownPSK
+	dtlsRewritten                                    atomic.Int64
 }
 
 // answeredCodes are the client errors this server answers with.
@@ -65,7 +79,14 @@ func (s *Server) Stats() Stats {
 		Expirations: st.expirations.Load(), Requests: st.requests.Load(), NoAnswer: st.noAnswer.Load(),
 		ErrorAnswers: st.errorAnswers.Load(), Unsolicited: st.unsolicited.Load(), UnknownPSK: st.unknownPSK.Load(),
 		Errors: st.errors.Load(), RateLimited: st.rateLimited.Load(), ConnsEvicted: st.connsEvicted.Load(),
-		Rejected: map[string]int64{},
+		Rejected: map[string]int64{}, DTLSHandshakesFailed: map[string]int64{}, DTLSVersionsRewritten: st.dtlsRewritten.Load(),
+	}
+	for c := range numDTLSCauses {
+		n := st.dtlsFailed[c].Load()
+		if c == causeUnknownIdentity {
+			n = out.UnknownPSK
+		}
+		out.DTLSHandshakesFailed[c.String()] = n
 	}
 	for _, c := range answeredCodes {
 		out.Rejected[codeString(c)] = 0

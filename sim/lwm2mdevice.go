@@ -54,11 +54,32 @@ type LwM2MDevice struct {
 	// Firmware is the Object 5 behaviour (nil: defaults).
 	Firmware *LwM2MFirmware
 	Model    string // /3/0/1 (default "SIM-L1")
-	Logger   *slog.Logger
+	// Manufacturer and SerialNumber are /3/0/0 and /3/0/2 (default
+	// "fumo-gw sim" and "SN-" + Endpoint); /3/0/3 is Firmware.Version.
+	Manufacturer, SerialNumber string
+	// Formats, when set, are the only content formats the device reads
+	// in, as a Wakaama client built with SenML JSON only: a Read or
+	// Observe whose Accept names another is answered FormatRefusal, one
+	// without Accept 5.00 unless its default format (text/plain for a
+	// single value, else TLV in 1.0, SenML CBOR in 1.1) is among them. The
+	// first that carries several values is the ct= it registers with.
+	Formats []codec.Format
+	// FormatRefusal answers an Accept outside Formats (default 4.06;
+	// Wakaama and Anjay answer 5.00).
+	FormatRefusal codes.Code
+	// NoContentFormat leaves ct= out of the registration.
+	NoContentFormat bool
+	// Object3Fault makes Reads of Object 3 fail (see LwM2MObject3Fault).
+	Object3Fault LwM2MObject3Fault
+	Logger       *slog.Logger
 	// LocalIP is the source address of the device's sockets (default the
 	// system's choice): a load run spreads its devices over loopback
 	// addresses, as a fleet comes from many.
 	LocalIP net.IP
+	// DTLSRecordVersion is the record-layer version the device's
+	// ClientHello records go out with (0: pion's own, 0xFEFD); stock
+	// mbedTLS (Anjay) sends 0xFE00.
+	DTLSRecordVersion uint16
 
 	mu        sync.Mutex
 	conn      *udpClient.Conn
@@ -73,6 +94,8 @@ type LwM2MDevice struct {
 	done      chan struct{}
 	closed    bool
 	fw        *LwM2MFirmware
+	// refusedReads counts Reads refused for their format (Formats).
+	refusedReads int
 }
 
 type simObserver struct {
@@ -108,6 +131,15 @@ func (d *LwM2MDevice) defaults() {
 	}
 	if d.Model == "" {
 		d.Model = "SIM-L1"
+	}
+	if d.Manufacturer == "" {
+		d.Manufacturer = "fumo-gw sim"
+	}
+	if d.SerialNumber == "" {
+		d.SerialNumber = "SN-" + d.Endpoint
+	}
+	if d.FormatRefusal == 0 {
+		d.FormatRefusal = codes.NotAcceptable
 	}
 	d.fw = d.Firmware
 	if d.fw == nil {
@@ -150,9 +182,9 @@ func (d *LwM2MDevice) initValuesLocked() {
 		b = "UQ"
 	}
 	set("/1/0/7", node.String(b))
-	set("/3/0/0", node.String("fumo-gw sim"))
+	set("/3/0/0", node.String(d.Manufacturer))
 	set("/3/0/1", node.String(d.Model))
-	set("/3/0/2", node.String("SN-"+d.Endpoint))
+	set("/3/0/2", node.String(d.SerialNumber))
 	set("/3/0/3", node.String(d.fw.Version))
 	set("/3/0/9", node.Integer(87))
 	set("/3/0/16", node.String(b))
@@ -240,11 +272,11 @@ func (d *LwM2MDevice) registerPayload() []byte {
 		if r == "" {
 			r = "/"
 		}
-		ct := strconv.Itoa(int(codec.FormatSenMLCBOR))
-		if d.Version == "1.0" {
-			ct = strconv.Itoa(int(codec.FormatTLV))
+		params := []link.Param{{Name: "rt", Value: "oma.lwm2m", HasValue: true}}
+		if ct, ok := d.announcedFormat(); ok {
+			params = append(params, link.Param{Name: "ct", Value: strconv.Itoa(int(ct)), HasValue: true})
 		}
-		links = append(links, link.Link{Target: r, Params: []link.Param{{Name: "rt", Value: "oma.lwm2m", HasValue: true}, {Name: "ct", Value: ct, HasValue: true}}})
+		links = append(links, link.Link{Target: r, Params: params})
 	}
 	if d.Version != "1.0" {
 		links = append(links, link.Link{Target: root + "/1", Params: []link.Param{{Name: "ver", Value: "1.1", HasValue: true}}})
@@ -268,11 +300,15 @@ func (d *LwM2MDevice) dial(addr string, secure bool, extra ...udp.Option) (*udpC
 	if !secure {
 		return udp.Dial(addr, opts...)
 	}
-	return dtls.Dial(addr, dtls.NewDTLSClientOptions(
+	psk := []piondtls.ClientOption{
 		piondtls.WithPSK(func([]byte) ([]byte, error) { return d.PSKKey, nil }),
 		piondtls.WithPSKIdentityHint([]byte(d.PSKIdentity)),
 		piondtls.WithCipherSuites(piondtls.TLS_PSK_WITH_AES_128_CCM_8),
-	), opts...)
+	}
+	if d.DTLSRecordVersion != 0 {
+		return dialDTLSRecordVersion(addr, d.LocalIP, d.DTLSRecordVersion, psk, opts...)
+	}
+	return dtls.Dial(addr, dtls.NewDTLSClientOptions(psk...), opts...)
 }
 
 // Register sends a Register and keeps the registration path; it drops
@@ -610,6 +646,9 @@ func (d *LwM2MDevice) get(w *responsewriter.ResponseWriter[*udpClient.Conn], r *
 		return
 	}
 	f := d.formatFor(r, p, recs)
+	if d.readRefused(w, r, p, f) {
+		return
+	}
 	b, err := encodeFor(f, p, recs)
 	if err != nil {
 		_ = w.SetResponse(codes.NotAcceptable, message.TextPlain, nil)

@@ -42,6 +42,10 @@ const (
 	// LwM2MFaultUpdateFailure: the update fails after Execute (Result 8,
 	// State back to 2).
 	LwM2MFaultUpdateFailure
+	// LwM2MFaultGiveUp: the device gives up on the gateway half-way
+	// through a pull download (Result 4, connection lost), then vanishes
+	// without de-registering: no more traffic, its registration expires.
+	LwM2MFaultGiveUp
 	// LwM2MFaultDropAndResume: a pull download loses its connection
 	// half-way, as a device whose link drops, and resumes after
 	// DropPause: a CoAP pull from a new socket (new source port) at the
@@ -78,8 +82,19 @@ type LwM2MFirmware struct {
 	BlockSize   int
 	FreeStorage int // bytes, for LwM2MFaultOutOfStorage (default 1024)
 	Fault       LwM2MFault
-	NeverNotify bool          // never sends notifications (poll me)
-	UpdateTime  time.Duration // time spent in Updating (default 50ms)
+	NeverNotify bool // never sends notifications (poll me)
+	// RefuseURIUnlessIdle: a non-empty Package URI is refused with 4.00
+	// unless State is Idle (Anjay: after a failed update it stays in
+	// State 2, Result 8, which LwM2M allows).
+	RefuseURIUnlessIdle bool
+	// RefuseURI: every non-empty Package URI is refused with 4.00 (a URI
+	// the device will not fetch).
+	RefuseURI bool
+	// StuckAfterPush: a pushed package is taken (2.04 for every block) but
+	// the device stays Downloading with Result 0 for ever (Wakaama's stub
+	// firmware object).
+	StuckAfterPush bool
+	UpdateTime     time.Duration // time spent in Updating (default 50ms)
 	// Slow delays each push block's answer and each pull block's request,
 	// for transfers that span sleeps and restarts.
 	Slow time.Duration
@@ -257,7 +272,7 @@ func (f *LwM2MFirmware) push(w *coapWriter, r *pool.Message, body []byte) {
 			return
 		}
 		f.set(fwDownloading, 0)
-		f.finish(body)
+		f.finishPush(body)
 		_ = w.SetResponse(codes.Changed, message.TextPlain, nil)
 		return
 	}
@@ -304,11 +319,19 @@ func (f *LwM2MFirmware) push(w *coapWriter, r *pool.Message, body []byte) {
 		w.Message().SetOptionUint32(message.Block1, v)
 		return
 	}
-	f.finish(append([]byte(nil), data...))
+	f.finishPush(append([]byte(nil), data...))
 	// A package failing the check is still answered 2.04: the outcome is
 	// in State and Result, as real clients do.
 	_ = w.SetResponse(codes.Changed, message.TextPlain, nil)
 	w.Message().SetOptionUint32(message.Block1, v)
+}
+
+// finishPush is finish for a pushed package, unless the device is one
+// that stays Downloading for ever (StuckAfterPush).
+func (f *LwM2MFirmware) finishPush(data []byte) {
+	if !f.StuckAfterPush {
+		f.finish(data)
+	}
 }
 
 // finish checks a complete package: State 2, or State 0 with a Result.
@@ -357,6 +380,10 @@ func (f *LwM2MFirmware) writeURI(w *coapWriter, r *pool.Message, body []byte) {
 		return
 	}
 	uri, _ := recs[0].Value.Str()
+	if uri != "" && (f.RefuseURI || f.RefuseURIUnlessIdle && f.state() != fwIdle) {
+		_ = w.SetResponse(codes.BadRequest, message.TextPlain, nil)
+		return
+	}
 	d := f.dev
 	d.mu.Lock()
 	d.values[node.MustPath("/5/0/1")] = node.String(uri)
@@ -394,6 +421,9 @@ func (f *LwM2MFirmware) writeURI(w *coapWriter, r *pool.Message, body []byte) {
 			return // cancelled or replaced meanwhile
 		}
 		switch {
+		case errors.Is(err, errGiveUp):
+			f.set(fwIdle, 4)
+			go f.dev.Kill() // and nothing more from this device
 		case errors.Is(err, errOutOfStorage):
 			f.set(fwIdle, 2)
 		case err != nil:
@@ -405,7 +435,10 @@ func (f *LwM2MFirmware) writeURI(w *coapWriter, r *pool.Message, body []byte) {
 	}()
 }
 
-var errOutOfStorage = errors.New("sim: out of storage")
+var (
+	errOutOfStorage = errors.New("sim: out of storage")
+	errGiveUp       = errors.New("sim: the device gives up on the server")
+)
 
 // download fetches a package URI: CoAP(S) Block2 GETs from a new socket,
 // or HTTP.
@@ -446,6 +479,9 @@ func (f *LwM2MFirmware) download(ctx context.Context, u *url.URL) ([]byte, error
 		data = append(data, b...)
 		if f.Fault == LwM2MFaultConnectionLost && len(data) >= int(total)/2 {
 			return nil, errors.New("sim: connection lost")
+		}
+		if f.Fault == LwM2MFaultGiveUp && len(data) >= int(total)/2 {
+			return nil, errGiveUp
 		}
 		v, err := resp.GetOptionUint32(message.Block2)
 		if err != nil {

@@ -105,41 +105,66 @@ func (d *Driver) advance(ctx context.Context, j fleet.Job, ep string, seen *devi
 			if err != nil {
 				return err // unreachable now: the next Update retries
 			}
-			if j, err = d.move(ctx, j, fleet.JobDelivering, p.note, seen, nil); err != nil {
+			ready, kept, err := d.prepare(ctx, j, ep, p)
+			if err != nil || !ready {
+				return err
+			}
+			pkg, err := d.cfg.Jobs.Package(ctx, j.PackageID)
+			if err != nil {
+				return err
+			}
+			deadline := d.cfg.Now().Add(d.progressTimeout(pkg.Size))
+			redelivery := deliveredBefore(j)
+			note := p.note
+			if kept {
+				note = "the device kept the download under way"
+			}
+			if j, err = d.move(ctx, j, fleet.JobDelivering, note, seen, func(j *fleet.Job) error {
+				j.StepDeadline = deadline
+				if redelivery && !kept {
+					j.Attempts++ // every delivery is an attempt
+				}
+				return nil
+			}); err != nil {
 				return err
 			}
 			d.observe(ctx, ep)
+			if kept {
+				return nil
+			}
 			return d.deliver(ctx, j, ep, p)
 		case fleet.JobDelivering:
 			if seen == nil || !seen.known {
 				return nil
+			}
+			if seen.state != StateDownloaded && !j.StepDeadline.IsZero() && d.cfg.Now().After(j.StepDeadline) {
+				// Taken, but not there in the time its size allows (a
+				// device stuck Downloading): this attempt is over.
+				d.stopPush(j.ID)
+				d.stats.noProgress.Add(1)
+				return d.retryOrFail(ctx, j, fleet.ReasonNoProgress, seen, fmt.Sprintf("no progress: the package is not downloaded by %s (state %s, result %s)",
+					j.StepDeadline.UTC().Format(time.RFC3339), seen.state, seen.result))
 			}
 			switch {
 			case seen.state == StateDownloaded:
 				if j, err = d.move(ctx, j, fleet.JobDelivered, "downloaded", seen, nil); err != nil {
 					return err
 				}
-			case seen.state == StateIdle && seen.result == ResultConnectionLost && j.Attempts < d.cfg.MaxAttempts:
-				// The transfer broke (a network cut, a gateway restart):
-				// try again from the start.
-				if j, err = d.move(ctx, j, fleet.JobQueued, "retry after: "+seen.result.String(), seen, nil); err != nil {
-					return err
-				}
-				seen = nil
-			case seen.state == StateIdle && seen.result.Failed():
+			case seen.state == StateIdle && seen.result.Failed() && seen.result != ResultConnectionLost:
 				return d.fail(ctx, j, ReasonOf(seen.result), seen, "download failed: "+seen.result.String())
-			case (seen.state == StateIdle || seen.state == StateDownloading) && d.deliveryLost(j):
-				// Nothing arrived, or a push stopped half-way (the gateway
-				// restarted, or the device reset): deliver again. A device
-				// pulling on its own (Downloading) is left to it.
-				p, err := d.choose(ctx, j, ep)
-				if err != nil {
-					return err
+			case seen.state == StateIdle && seen.result == ResultConnectionLost,
+				seen.state == StateIdle && d.deliveryLost(j),
+				seen.state == StateDownloading && d.deliveryLost(j) && d.pushInterrupted(ctx, j, ep):
+				// The transfer broke (a network cut), nothing arrived (a
+				// gateway restart, a device reset), or a push stopped half-
+				// way: another attempt, from the start, after the back-off.
+				// A device downloading on its own, or holding a whole push,
+				// is left to it until its progress deadline.
+				note := "the delivery was lost"
+				if seen.result == ResultConnectionLost {
+					note = "download failed: " + seen.result.String()
 				}
-				if seen.state == StateDownloading && !p.push {
-					return nil
-				}
-				return d.deliver(ctx, j, ep, p)
+				return d.retryOrFail(ctx, j, fleet.ReasonNetwork, seen, note)
 			default:
 				return nil // downloading
 			}
@@ -186,6 +211,136 @@ func (d *Driver) advance(ctx context.Context, j fleet.Job, ep string, seen *devi
 	}
 }
 
+// prepare readies the device for a delivery: Object 5 must be Idle, as
+// clients refuse a Package URI otherwise (Anjay stays in State 2 after a
+// failed update, which LwM2M allows). A device downloading or holding
+// the package this job's URI names keeps it (kept: the job goes on from
+// there); a device installing is left to finish (not ready: the job
+// waits); any other is reset (an empty Package URI for a pull, an empty
+// Package for a push) and read again. A device that will not reset fails
+// the job, its State and Result recorded.
+func (d *Driver) prepare(ctx context.Context, j fleet.Job, ep string, p plan) (ready, kept bool, err error) {
+	s, ok := d.readState(ctx, ep)
+	if !ok {
+		return false, false, nil // unreachable now: the next Update retries
+	}
+	switch s.state {
+	case StateIdle:
+		return true, false, nil
+	case StateUpdating:
+		return false, false, nil
+	}
+	if !p.push {
+		if v, err := d.readValue(ctx, ep, PathPackageURI); err == nil {
+			if uri, _ := v.Str(); uri == p.uri {
+				return true, true, nil
+			}
+		}
+	}
+	var werr error
+	if p.push {
+		werr = d.cfg.Server.Write(ctx, ep, PathPackage, lwm2m.Replace, codec.FormatOpaque, []byte{0})
+	} else {
+		werr = d.cfg.Server.Write(ctx, ep, PathPackageURI, lwm2m.Replace, codec.FormatText, nil)
+	}
+	if werr != nil && !isCodeErr(werr) {
+		return false, false, werr
+	}
+	after, ok := d.readState(ctx, ep)
+	if !ok {
+		return false, false, nil
+	}
+	if after.state != StateIdle {
+		return false, false, d.fail(ctx, j, fleet.ReasonUnknown, &after, fmt.Sprintf("the device is in state %s (result %s) and would not reset for a new delivery (%v)", after.state, after.result, werr))
+	}
+	d.log.Info("firmware: device reset before a delivery", "job", j.ID, "endpoint", ep, "state", s.state, "result", s.result)
+	return true, false, nil
+}
+
+// deliveredBefore tells whether the job's current attempt has delivered
+// already (it is back waiting for its device): another delivery is
+// another attempt.
+func deliveredBefore(j fleet.Job) bool {
+	for i := len(j.History) - 1; i >= 0; i-- {
+		switch t := j.History[i]; {
+		case t.To == fleet.JobDelivering:
+			return true
+		case t.From == fleet.JobQueued:
+			return false
+		}
+	}
+	return false
+}
+
+// progressTimeout is how long a delivery of size bytes may take.
+func (d *Driver) progressTimeout(size int64) time.Duration {
+	return d.cfg.ProgressFloor + time.Duration(size/d.cfg.ProgressRate)*time.Second
+}
+
+// retryOrFail ends an attempt: back to queued for another one when the
+// retry policy allows (from its notBefore: whoever runs jobs starts it;
+// without a policy, this driver starts it at once), failed otherwise.
+func (d *Driver) retryOrFail(ctx context.Context, j fleet.Job, reason fleet.Reason, seen *deviceState, note string) error {
+	notBefore, retry := time.Time{}, false
+	switch {
+	case d.cfg.Retry != nil:
+		notBefore, retry = d.cfg.Retry(j, reason)
+	default:
+		retry = j.Attempts < d.cfg.MaxAttempts
+	}
+	if !retry || !fleet.CanTransition(j.State, fleet.JobQueued) {
+		return d.fail(ctx, j, reason, seen, note)
+	}
+	d.forget(j.ID)
+	if _, err := d.move(ctx, j, fleet.JobQueued, fmt.Sprintf("retry (%s): %s", reason, note), seen, func(j *fleet.Job) error {
+		j.StepDeadline = notBefore
+		return nil
+	}); err != nil {
+		return err
+	}
+	if d.cfg.Retry == nil {
+		// On its own context: the caller's may be a poll's, short.
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			ctx, cancel := context.WithTimeout(d.ctx, time.Minute)
+			defer cancel()
+			if err := d.Start(ctx, j.ID); err != nil {
+				d.log.Warn("retry", "job", j.ID, "err", err)
+			}
+		}()
+	}
+	return nil
+}
+
+// pushInterrupted tells a device left Downloading by a push that stopped
+// half-way (the gateway restarted, the push was cancelled) from one that
+// took the whole package and sits there: a pull writes the Package URI,
+// a push does not, and this process remembers the pushes it completed.
+func (d *Driver) pushInterrupted(ctx context.Context, j fleet.Job, ep string) bool {
+	d.mu.Lock()
+	done := d.pushed[j.ID]
+	d.mu.Unlock()
+	if done {
+		return false
+	}
+	v, err := d.readValue(ctx, ep, PathPackageURI)
+	if err != nil {
+		return false
+	}
+	uri, _ := v.Str()
+	return uri == ""
+}
+
+// stopPush stops a push under way for the job.
+func (d *Driver) stopPush(jobID string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if stop, ok := d.pushing[jobID]; ok {
+		stop()
+	}
+}
+
 // deliveryLost tells whether a delivering job saw no delivery from this
 // process lately (a restart, or a device that reset).
 func (d *Driver) deliveryLost(j fleet.Job) bool {
@@ -227,7 +382,14 @@ func (d *Driver) deliver(ctx context.Context, j fleet.Job, ep string, p plan) er
 	if !p.push {
 		err := d.cfg.Server.Write(ctx, ep, PathPackageURI, lwm2m.Replace, codec.FormatText, []byte(p.uri))
 		if isCodeErr(err) {
-			return d.fail(ctx, j, fleet.ReasonBadURI, nil, "package URI refused: "+err.Error())
+			// The device was idle (prepare): the URI itself is refused.
+			var seen *deviceState
+			note := "package URI refused: " + err.Error()
+			if s, ok := d.readState(ctx, ep); ok {
+				seen = &s
+				note += fmt.Sprintf(" (device state %s, result %s)", s.state, s.result)
+			}
+			return d.fail(ctx, j, fleet.ReasonBadURI, seen, note)
 		}
 		return err
 	}
@@ -253,6 +415,9 @@ func (d *Driver) deliver(ctx context.Context, j fleet.Job, ep string, p plan) er
 		})
 		d.mu.Lock()
 		delete(d.pushing, j.ID)
+		if err == nil {
+			d.pushed[j.ID] = true
+		}
 		d.mu.Unlock()
 		if err != nil {
 			d.log.Warn("push failed", "job", j.ID, "endpoint", ep, "err", err)
@@ -317,16 +482,15 @@ func (d *Driver) verify(ctx context.Context, j fleet.Job, ep string, seen *devic
 	if err != nil {
 		return err
 	}
-	c, err := d.cfg.Server.Read(ctx, ep, PathFirmwareVersion, codec.FormatText)
-	if err != nil {
+	val, err := d.readValue(ctx, ep, PathFirmwareVersion)
+	if err != nil && !isCodeErr(err) {
 		return nil // rebooting: the next registration verifies
 	}
-	recs, err := c.Records(PathFirmwareVersion)
-	if err != nil || len(recs) != 1 {
-		return fmt.Errorf("firmware: %s: unreadable firmware version", ep)
+	v, serr := val.Str()
+	if err != nil || serr != nil {
+		return fmt.Errorf("firmware: %s: unreadable firmware version: %w", ep, errors.Join(err, serr))
 	}
-	v, _ := recs[0].Value.Str()
-	if pkg.Version != "" && v != pkg.Version {
+	if pkg.Version != "" && fleet.VerifyVersion(&j, &pkg, true) && !fleet.SameVersion(v, pkg.Version) {
 		defer d.forget(j.ID)
 		return d.fail(ctx, j, fleet.ReasonUpdateFailed, seen, fmt.Sprintf("firmware version %q after the update, package is %q", v, pkg.Version))
 	}
@@ -337,6 +501,7 @@ func (d *Driver) forget(jobID string) {
 	d.mu.Lock()
 	delete(d.executed, jobID)
 	delete(d.attempts, jobID)
+	delete(d.pushed, jobID)
 	d.mu.Unlock()
 }
 

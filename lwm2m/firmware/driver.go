@@ -75,7 +75,28 @@ type Config struct {
 	// report for an Update Result; a failed job then records it beside
 	// the Update Result, so both protocols' codes are kept.
 	FUMOResult func(Result) (code int, ok bool)
+	// Retry, when set, decides whether a failed attempt (a delivery lost,
+	// a transfer broken, no progress) gets another one, and from when
+	// (the bridge's RetryPolicy.Retry); without it an attempt is retried
+	// at once while the job has made fewer than MaxAttempts.
+	Retry func(j fleet.Job, reason fleet.Reason) (notBefore time.Time, ok bool)
+	// ProgressFloor and ProgressRate bound how long a delivery may take
+	// before the device shows the package downloaded: ProgressFloor plus
+	// the package's size at ProgressRate bytes per second (defaults
+	// DefaultProgressFloor, DefaultProgressRate). Past it the attempt
+	// fails with reason no_progress.
+	ProgressFloor time.Duration
+	ProgressRate  int64
+	// Now is the clock (default time.Now).
+	Now func() time.Time
 }
+
+// Defaults of Config's progress bound: a package must be downloaded within
+// 2 minutes plus its size at 512 bytes/s (NB-IoT's worst).
+const (
+	DefaultProgressFloor = 2 * time.Minute
+	DefaultProgressRate  = 512
+)
 
 // Driver runs Object 5 jobs: every step is a committed job transition
 // first, then the operation on the device. Observations of /5/0/3 and
@@ -90,6 +111,8 @@ type Driver struct {
 	executed map[string]bool               // jobs whose Execute this process sent
 	attempts map[string]time.Time          // job id -> when this process last delivered
 	pushing  map[string]context.CancelFunc // job id -> push under way
+	pushed   map[string]bool               // jobs whose push this process completed
+	stats    stats
 	wg       sync.WaitGroup
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -115,12 +138,21 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 3
 	}
+	if cfg.ProgressFloor <= 0 {
+		cfg.ProgressFloor = DefaultProgressFloor
+	}
+	if cfg.ProgressRate <= 0 {
+		cfg.ProgressRate = DefaultProgressRate
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Driver{cfg: cfg, log: cfg.Logger.With("component", "firmware"), devLocks: map[string]*sync.Mutex{},
-		executed: map[string]bool{}, attempts: map[string]time.Time{}, pushing: map[string]context.CancelFunc{}, ctx: ctx, cancel: cancel}
+		executed: map[string]bool{}, attempts: map[string]time.Time{}, pushing: map[string]context.CancelFunc{}, pushed: map[string]bool{}, ctx: ctx, cancel: cancel}
 	cfg.Server.AddListener(d.onEvent)
 	d.wg.Add(1)
 	go d.poll()
@@ -184,6 +216,9 @@ func (d *Driver) Resume(ctx context.Context) error {
 			return err
 		}
 		for _, j := range jobs {
+			if j.State == fleet.JobQueued && j.StepDeadline.After(d.cfg.Now()) {
+				continue // backing off: whoever runs jobs starts it later
+			}
 			dev, err := d.cfg.Jobs.Device(ctx, j.DeviceID)
 			if err != nil || dev.LwM2M == nil {
 				continue
@@ -233,7 +268,7 @@ func (d *Driver) onEvent(ctx context.Context, ev lwm2m.Event) {
 		return
 	}
 	switch ev.Kind {
-	case lwm2m.EventRegistered, lwm2m.EventUpdated:
+	case lwm2m.EventRegistered, lwm2m.EventUpdated, lwm2m.EventUnsolicited, lwm2m.EventExpired, lwm2m.EventDeregistered:
 	case lwm2m.EventNotify, lwm2m.EventSend:
 		if !aboutFirmware(ev.Records) {
 			return
@@ -248,10 +283,16 @@ func (d *Driver) onEvent(ctx context.Context, ev lwm2m.Event) {
 	unlock := d.lockDevice(ev.DeviceID)
 	defer unlock()
 	j, err := d.cfg.Jobs.Job(ctx, j.ID)
-	if err != nil || j.State.Terminal() {
+	if err != nil || j.State.Terminal() || j.State == fleet.JobQueued {
+		return // a queued job is started by whoever runs jobs, after its back-off
+	}
+	if ev.Kind == lwm2m.EventExpired || ev.Kind == lwm2m.EventDeregistered {
+		d.deviceGone(ctx, j, ev.Kind)
 		return
 	}
-	if ev.Kind == lwm2m.EventRegistered && j.State != fleet.JobQueued && j.State != fleet.JobWaitingDevice {
+	if (ev.Kind == lwm2m.EventRegistered || ev.Kind == lwm2m.EventUnsolicited) && j.State != fleet.JobQueued && j.State != fleet.JobWaitingDevice {
+		// Registered again, or still notifying observations of a previous
+		// process (a gateway restart): observe anew, and read now.
 		d.observe(ctx, ev.Endpoint)
 	}
 	// A notification is a hint, not the truth: one sent before the last
@@ -268,6 +309,28 @@ func (d *Driver) onEvent(ctx context.Context, ev lwm2m.Event) {
 	if err := d.advance(ctx, j, ev.Endpoint, seen); err != nil {
 		d.log.Warn("advance", "job", j.ID, "event", ev.Kind, "err", err)
 	}
+}
+
+// deviceGone follows a device whose registration expired or which
+// de-registered while its package was on the way: the job goes back to
+// waiting for the device at once (not at a step timeout hours later), a
+// push under way stops, and the device's next Register resumes the job.
+// A device installing (updating, verifying) de-registers to reboot: its
+// job waits where it is.
+func (d *Driver) deviceGone(ctx context.Context, j fleet.Job, kind lwm2m.EventKind) {
+	if j.State != fleet.JobDelivering && j.State != fleet.JobDelivered {
+		return
+	}
+	d.mu.Lock()
+	if stop, ok := d.pushing[j.ID]; ok {
+		stop()
+	}
+	d.mu.Unlock()
+	if _, err := d.move(ctx, j, fleet.JobWaitingDevice, "registration "+kind.String()+": waiting for the device", nil, nil); err != nil {
+		d.log.Warn("device gone", "job", j.ID, "err", err)
+		return
+	}
+	d.stats.countGone(kind)
 }
 
 // aboutFirmware tells whether notified or sent records hold State or
@@ -301,21 +364,33 @@ func (d *Driver) readState(ctx context.Context, ep string) (deviceState, bool) {
 }
 
 func (d *Driver) readInt(ctx context.Context, ep string, p node.Path) (int64, error) {
+	v, err := d.readValue(ctx, ep, p)
+	if err != nil {
+		return 0, err
+	}
+	return v.Int()
+}
+
+// readValue reads one resource: as text first, then in a format the
+// device prefers when it refuses text (4.06, 4.15, or 5.00 as some
+// clients answer a format they lack).
+func (d *Driver) readValue(ctx context.Context, ep string, p node.Path) (node.Value, error) {
 	c, err := d.cfg.Server.Read(ctx, ep, p, codec.FormatText)
-	if lwm2m.IsCode(err, codes.NotAcceptable) || err == nil && c == nil {
+	if lwm2m.IsCode(err, codes.NotAcceptable) || lwm2m.IsCode(err, codes.UnsupportedMediaType) ||
+		lwm2m.IsCode(err, codes.InternalServerError) || err == nil && c == nil {
 		c, err = d.cfg.Server.Read(ctx, ep, p, lwm2m.AnyFormat)
 	}
 	if err != nil {
-		return 0, err
+		return node.Value{}, err
 	}
 	recs, err := c.Records(p)
 	if err != nil {
-		return 0, err
+		return node.Value{}, err
 	}
 	if len(recs) != 1 {
-		return 0, fmt.Errorf("firmware: read %s: %d values", p, len(recs))
+		return node.Value{}, fmt.Errorf("firmware: read %s: %d values", p, len(recs))
 	}
-	return recs[0].Value.Int()
+	return recs[0].Value, nil
 }
 
 func (d *Driver) observe(ctx context.Context, ep string) {
@@ -373,7 +448,10 @@ func (d *Driver) poll() {
 			return
 		case <-t.C:
 		}
-		for _, st := range []fleet.JobState{fleet.JobDelivering, fleet.JobUpdating, fleet.JobVerifying, fleet.JobDelivered} {
+		// Jobs waiting for a registered device too: a delivery that could
+		// not start (a device installing something else, a read that
+		// failed) is tried again.
+		for _, st := range []fleet.JobState{fleet.JobWaitingDevice, fleet.JobDelivering, fleet.JobUpdating, fleet.JobVerifying, fleet.JobDelivered} {
 			jobs, err := d.cfg.Jobs.JobsInState(d.ctx, st)
 			if err != nil {
 				continue

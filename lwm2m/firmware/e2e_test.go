@@ -35,10 +35,12 @@ type gateway struct {
 	udp    string
 	dtls   string
 	mutate func(*lwm2m.Config)
-	mu     sync.Mutex
-	events []firmware.Event
-	img    []byte
-	digest string
+	// fwMutate changes the driver's settings (set before start).
+	fwMutate func(*firmware.Config)
+	mu       sync.Mutex
+	events   []firmware.Event
+	img      []byte
+	digest   string
 }
 
 func newGateway(t testing.TB, mutate func(*lwm2m.Config)) *gateway {
@@ -80,7 +82,7 @@ func (g *gateway) start() {
 	}
 	g.st, g.files, g.srv = st, files, srv
 	g.http = httptest.NewServer(files)
-	drv, err := firmware.New(firmware.Config{
+	fc := firmware.Config{
 		Jobs: st, Server: srv, PollInterval: 300 * time.Millisecond, Logger: cfg.Logger,
 		PackageURL: func(scheme, job, pkg string) (string, bool) {
 			switch scheme {
@@ -98,7 +100,11 @@ func (g *gateway) start() {
 			g.events = append(g.events, ev)
 			g.mu.Unlock()
 		},
-	})
+	}
+	if g.fwMutate != nil {
+		g.fwMutate(&fc)
+	}
+	drv, err := firmware.New(fc)
 	if err != nil {
 		t.Fatal(err)
 	}
