@@ -18,8 +18,11 @@ import (
 
 // Raw device commands, for debugging and for backends that drive devices
 // themselves: a DM command queued for the device's next session (and its
-// Status and Results once it answered), and LwM2M Read, Write, Execute
-// and Observe on a path, answered synchronously as Leshan's API does.
+// Status and Results once it answered), and LwM2M Read, Write, Execute,
+// Observe, Discover and Write-Attributes (attributes.go) on a path,
+// answered synchronously as Leshan's API does. The operations other than
+// Read, Write and Execute have a path of their own (observe/, discover/,
+// attributes/) before the LwM2M path, registered before the catch-all.
 
 // DMCommandRequest is one DM command to queue.
 type DMCommandRequest struct {
@@ -88,6 +91,8 @@ func (a *API) routesCommands() {
 	a.handle(http.MethodGet, "/devices/{id}/dm/commands/{cmd}", a.getDMCommand)
 	a.handle(http.MethodPost, "/devices/{id}/lwm2m/observe/{path}", a.lwm2mObserve)
 	a.handle(http.MethodDelete, "/devices/{id}/lwm2m/observe/{path}", a.lwm2mCancelObserve)
+	a.handle(http.MethodGet, "/devices/{id}/lwm2m/discover/{path}", a.lwm2mDiscover)
+	a.handle(http.MethodPut, "/devices/{id}/lwm2m/attributes/{path}", a.lwm2mWriteAttributes)
 	a.handle(http.MethodGet, "/devices/{id}/lwm2m/{path}", a.lwm2mRead)
 	a.handle(http.MethodPut, "/devices/{id}/lwm2m/{path}", a.lwm2mWrite)
 	a.handle(http.MethodPost, "/devices/{id}/lwm2m/{path}", a.lwm2mExecute)

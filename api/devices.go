@@ -75,6 +75,9 @@ type LwM2MView struct {
 	Registered   bool                `json:"registered"`
 	Registration *fleet.Registration `json:"registration,omitempty"`
 	Observing    []string            `json:"observing,omitempty"`
+	// Inventory is what the device last reported of itself (Object 3 and
+	// its registration's versions), read after every Register.
+	Inventory *fleet.LwM2MInventory `json:"inventory,omitempty"`
 }
 
 func (a *API) routesDevices() {
@@ -202,7 +205,7 @@ func (a *API) brief(d fleet.Device) DeviceView {
 			ServerAuth: d.DM.ServerAuth, DevInfo: d.DM.DevInfo, DevDetail: d.DM.DevDetail, PendingTrigger: d.DM.TriggerSessionID}
 	}
 	if d.LwM2M != nil {
-		v.LwM2M = &LwM2MView{Endpoint: d.LwM2M.Endpoint, PSKIdentity: d.LwM2M.PSKIdentity}
+		v.LwM2M = &LwM2MView{Endpoint: d.LwM2M.Endpoint, PSKIdentity: d.LwM2M.PSKIdentity, Inventory: d.LwM2M.Inventory}
 		if reg, ok := a.g.LwM2M.Registration(d.LwM2M.Endpoint); ok {
 			v.LwM2M.Registered, v.LwM2M.Registration = true, &reg
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/fumo-gw/fumo-gw/bridge"
 	"github.com/fumo-gw/fumo-gw/fleet"
 	"github.com/fumo-gw/fumo-gw/lwm2m"
+	"github.com/fumo-gw/fumo-gw/lwm2m/link"
 	"github.com/fumo-gw/fumo-gw/store"
 )
 
@@ -72,7 +73,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
 	case errors.Is(err, fleet.ErrExists), errors.Is(err, store.ErrInUse), errors.Is(err, bridge.ErrBusy), errors.Is(err, fleet.ErrStale), errors.Is(err, store.ErrTransition):
 		writeError(w, http.StatusConflict, CodeConflict, err.Error())
-	case errors.As(err, &codeErr):
+	case errors.As(err, &codeErr), errors.Is(err, link.ErrMalformed): // an error answer, a Discover answer not in link format
 		writeError(w, http.StatusBadGateway, CodeDevice, err.Error())
 	case errors.Is(err, lwm2m.ErrUnreachable), errors.Is(err, errDeviceTimeout):
 		writeError(w, http.StatusGatewayTimeout, CodeUnreachable, err.Error())

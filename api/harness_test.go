@@ -265,6 +265,13 @@ func (h *harness) addLwM2M(id string, fault sim.LwM2MFault) {
 		h.t.Fatalf("register %s: %v", id, err)
 	}
 	h.t.Cleanup(d.Kill)
+	// The gateway reads Object 3 after the Register and stores it: wait
+	// for it, so that a test comparing the store before and after a
+	// refused request sees no write of its.
+	eventually(h.t, id+"'s inventory stored", func() bool {
+		dev, err := h.gw.Store.Device(ctx, id)
+		return err == nil && dev.LwM2M != nil && dev.LwM2M.Inventory != nil
+	})
 	h.mutex.Lock()
 	h.lws[id] = d
 	h.mutex.Unlock()

@@ -12,6 +12,17 @@ import (
 	"github.com/fumo-gw/fumo-gw/store"
 )
 
+// jobView is a job as the API shows it: the record, and when its current
+// step times out.
+type jobView struct {
+	fleet.Job
+	StepTimeoutAt time.Time `json:"step_timeout_at,omitzero"`
+}
+
+func (a *API) jobView(j fleet.Job) jobView {
+	return jobView{Job: j, StepTimeoutAt: a.g.Bridge.StepTimeoutAt(j)}
+}
+
 func (a *API) routesJobs() {
 	a.handle(http.MethodGet, "/jobs", a.listJobs)
 	a.handle(http.MethodPost, "/jobs", a.createJob)
@@ -30,7 +41,7 @@ func (a *API) createJob(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, j)
+	writeJSON(w, http.StatusCreated, a.jobView(j))
 }
 
 func (a *API) getJob(w http.ResponseWriter, r *http.Request) {
@@ -39,7 +50,7 @@ func (a *API) getJob(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, j)
+	writeJSON(w, http.StatusOK, a.jobView(j))
 }
 
 func (a *API) cancelJob(w http.ResponseWriter, r *http.Request) {
@@ -48,7 +59,7 @@ func (a *API) cancelJob(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, j)
+	writeJSON(w, http.StatusOK, a.jobView(j))
 }
 
 // listJobs filters on state, device and campaign, and pages with after
@@ -71,7 +82,11 @@ func (a *API) listJobs(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"jobs": nonNil(js)})
+	views := make([]jobView, len(js))
+	for i, j := range js {
+		views[i] = a.jobView(j)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"jobs": views})
 }
 
 // pageLimit reads a list's limit: 1..1000, default 100.

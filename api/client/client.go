@@ -189,6 +189,30 @@ func segment(s string) string {
 	return url.PathEscape(s)
 }
 
+// LwM2MDiscover lists the links a device holds under an LwM2M path ("3/0"
+// or "/3/0") with their attributes (Discover).
+func (c *Client) LwM2MDiscover(ctx context.Context, id, path string) (api.LwM2MLinks, error) {
+	var l api.LwM2MLinks
+	err := c.Do(ctx, http.MethodGet, api.Prefix+"/devices/"+url.PathEscape(id)+"/lwm2m/discover/"+lwm2mPath(path), nil, "", &l)
+	return l, err
+}
+
+// LwM2MWriteAttributes sets notification attributes on a device's LwM2M
+// path (Write-Attributes); the gateway checks them before sending.
+func (c *Client) LwM2MWriteAttributes(ctx context.Context, id, path string, at api.LwM2MAttributes) error {
+	return c.Do(ctx, http.MethodPut, api.Prefix+"/devices/"+url.PathEscape(id)+"/lwm2m/attributes/"+lwm2mPath(path), at, "", nil)
+}
+
+// lwm2mPath is an LwM2M path as the API's {path}: without its leading
+// slash, each id escaped.
+func lwm2mPath(p string) string {
+	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	for i, s := range parts {
+		parts[i] = url.PathEscape(s)
+	}
+	return strings.Join(parts, "/")
+}
+
 // CreateJob creates a job.
 func (c *Client) CreateJob(ctx context.Context, r bridge.JobRequest) (fleet.Job, error) {
 	var j fleet.Job

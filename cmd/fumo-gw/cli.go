@@ -29,28 +29,8 @@ import (
 // a local serve generated) and -json; flags may come before or after the
 // arguments.
 
-const cliUsage = `usage: fumo-gw <package|device|model|job|campaign> <verb> [flags] [args]
-
-  package add -id ID -version V [-name N] [-verify=false] FILE
-  package list
-  device add -id ID -protocol dm|lwm2m [-model M] [-fw V] (-dm-id ... -username ... -password ... [-auth md5] [-server-id ... -server-password ... [-server-auth basic|md5|hmac]] [-fumo-root ./FwUpdate/1] | -endpoint EP [-psk-identity I -psk-key HEX])
-  device add -f FILE.json      (api.DeviceRequest as JSON; "-" for stdin)
-  device list [-protocol P] [-model M] [-fw V]
-  device show ID
-  model set MODEL [-release PKG] [-fumo-root ROOT]   (replaces the model's settings: what is not given is cleared)
-  model list
-  model show MODEL
-  model delete MODEL
-  job create -device ID -package ID [-operation download_and_update] [-delivery pull|push] [-verify=false]
-  job show ID
-  job cancel ID
-  campaign create -package ID (-devices a,b,c | -protocol P [-model M] [-fw V]) [-id ID] [-max-in-flight N] [-rate N] [-failures N [-percent]] [-verify=false] [-start]
-  campaign start|pause|resume|cancel|show ID
-  campaign watch ID     live progress until the campaign ends (bars on a terminal, lines otherwise)
-
--verify=false: no firmware version check after a successful update (default: the job's setting, else the package's, else on)
-
-common flags: -api URL [$FUMO_GW_API, default http://127.0.0.1:8081]  -token T [$FUMO_GW_TOKEN]
+// cliCommon describes the flags every client verb takes.
+const cliCommon = `common flags: -api URL [$FUMO_GW_API, default http://127.0.0.1:8081]  -token T [$FUMO_GW_TOKEN]
               -data-dir DIR (read DIR/api-token when no token is given; default fumo-gw-data)  -json
 flags may also follow the arguments
 `
@@ -90,28 +70,50 @@ func envOr(k, def string) string {
 }
 
 // runClient runs "package", "device", "model", "job" and "campaign"
-// sub-commands.
+// sub-commands. "-h", "-help", "--help" or "help" after the command shows
+// its verbs, after a verb (or "help VERB") the verb's flags: on stdout,
+// exit 0. No verb or an unknown one shows the command's verbs on stderr,
+// exit 2. A lone "help" after a verb is help; "-- help" is an argument.
 func runClient(ctx context.Context, noun string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, cliUsage)
+	n := cliNounNamed(noun)
+	switch {
+	case len(args) == 0:
+		n.usage(stderr)
+		return 2
+	case isHelp(args[0]) && len(args) == 1:
+		n.usage(stdout)
+		return 0
+	case args[0] == "help" && len(args) == 2:
+		if v, ok := n.verb(args[1]); ok {
+			v.usage(stdout, n.name)
+			return 0
+		}
+		fmt.Fprintf(stderr, "fumo-gw %s: unknown verb %q\n", noun, args[1])
+		n.usage(stderr)
 		return 2
 	}
-	verb := args[0]
-	fs := flag.NewFlagSet(noun+" "+verb, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, cliUsage) }
-	env := clientFlags(fs, stdout)
-	cmd, ok := cliCommands[noun+" "+verb]
+	v, ok := n.verb(args[0])
 	if !ok {
-		fmt.Fprintf(stderr, "fumo-gw: unknown command %q\n%s", noun+" "+verb, cliUsage)
+		fmt.Fprintf(stderr, "fumo-gw %s: unknown verb %q\n", noun, args[0])
+		n.usage(stderr)
 		return 2
 	}
-	run := cmd(fs, stdin)
+	if len(args) == 2 && args[1] == "help" {
+		v.usage(stdout, n.name)
+		return 0
+	}
+	fs := flag.NewFlagSet(noun+" "+v.name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {} // help goes to stdout, errors to stderr: below
+	env := clientFlags(fs, stdout)
+	run := v.cmd(fs, stdin)
 	rest, err := parseInterleaved(fs, args[1:])
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			v.usage(stdout, n.name)
 			return 0
 		}
+		v.usage(stderr, n.name)
 		return 2
 	}
 	e, err := env()
@@ -120,12 +122,12 @@ func runClient(ctx context.Context, noun string, args []string, stdin io.Reader,
 		return 2
 	}
 	if err := run(ctx, e, rest); err != nil {
+		fmt.Fprintf(stderr, "fumo-gw %s %s: %v\n", noun, v.name, err)
 		var ue usageError
 		if errors.As(err, &ue) {
-			fmt.Fprintf(stderr, "fumo-gw %s %s: %v\n", noun, verb, err)
+			fmt.Fprintf(stderr, "usage: fumo-gw %s  (-h: its flags)\n", v.synopsis(noun))
 			return 2
 		}
-		fmt.Fprintf(stderr, "fumo-gw %s %s: %v\n", noun, verb, err)
 		return 1
 	}
 	return 0
@@ -176,32 +178,52 @@ func (e usageError) Error() string { return e.msg }
 // cliCommand declares its flags on fs and returns what runs after parsing.
 type cliCommand func(fs *flag.FlagSet, stdin io.Reader) func(ctx context.Context, e *cliEnv, args []string) error
 
-var cliCommands = map[string]cliCommand{
-	"package add":     packageAdd,
-	"package list":    simple(func(ctx context.Context, e *cliEnv, _ []string) error { return e.packages(ctx) }),
-	"device add":      deviceAdd,
-	"device list":     deviceList,
-	"device show":     withID(func(ctx context.Context, e *cliEnv, id string) (any, error) { return e.c.Device(ctx, id) }),
-	"model set":       modelSet,
-	"model list":      simple(func(ctx context.Context, e *cliEnv, _ []string) error { return e.models(ctx) }),
-	"model show":      withID(func(ctx context.Context, e *cliEnv, model string) (any, error) { return e.c.Model(ctx, model) }),
-	"model delete":    simple(modelDelete),
-	"job create":      jobCreate,
-	"job show":        withID(func(ctx context.Context, e *cliEnv, id string) (any, error) { return e.c.Job(ctx, id) }),
-	"job cancel":      withID(func(ctx context.Context, e *cliEnv, id string) (any, error) { return e.c.CancelJob(ctx, id) }),
-	"campaign create": campaignCreate,
-	"campaign show":   withID(func(ctx context.Context, e *cliEnv, id string) (any, error) { return e.c.Campaign(ctx, id) }),
-	"campaign start":  campaignAction("start"),
-	"campaign pause":  campaignAction("pause"),
-	"campaign resume": campaignAction("resume"),
-	"campaign cancel": campaignAction("cancel"),
-	"campaign watch": simple(func(ctx context.Context, e *cliEnv, args []string) error {
-		if len(args) != 1 {
-			return usageError{"one campaign id"}
-		}
-		_, err := watchCampaign(ctx, e.c, args[0], e.stdout, isTerminal(e.stdout) && !e.json)
-		return err
-	}),
+// cliNouns are the client commands.
+var cliNouns = []cliNoun{
+	{"package", "firmware packages in the gateway's store", []cliVerb{
+		{"add", "-id ID -version V [-name N] [-verify=false] FILE", "upload a firmware image (its size and SHA-256 computed here)", packageAdd},
+		{"list", "", "list the stored packages", simple(func(ctx context.Context, e *cliEnv, _ []string) error { return e.packages(ctx) })},
+	}},
+	{"device", "devices (DM and LwM2M): provisioning, state, and LwM2M Discover and Write-Attributes", []cliVerb{
+		{"add", "-id ID -protocol dm|lwm2m [-model M] [-fw V] (-dm-id ... -username ... -password ... [-auth md5] [-server-id ... -server-password ... [-server-auth basic|md5|hmac]] [-fumo-root ./FwUpdate/1] | -endpoint EP [-psk-identity I -psk-key HEX]) | -f FILE.json",
+			"provision a device, from flags or from an api.DeviceRequest as JSON (-f, \"-\" for stdin)", deviceAdd},
+		{"list", "[-protocol P] [-model M] [-fw V]", "list devices, all of them or those matching", deviceList},
+		{"show", "ID", "show a device: registration, queued DM commands, current job",
+			withID(func(ctx context.Context, e *cliEnv, id string) (any, error) { return e.c.Device(ctx, id) })},
+		{"discover", "ID PATH", "LwM2M Discover: the links the device lists under PATH (e.g. /3/0) with their attributes", deviceDiscover},
+		{"write-attributes", "ID PATH [-pmin S] [-pmax S] [-gt X] [-lt X] [-st X]",
+			"LwM2M Write-Attributes: set notification attributes on PATH (checked by the gateway before it sends them)", deviceWriteAttributes},
+	}},
+	{"model", "per-model settings: the current release, the FUMO root of DM devices", []cliVerb{
+		{"set", "MODEL [-release PKG] [-fumo-root ROOT]", "replace the model's settings: what is not given is cleared", modelSet},
+		{"list", "", "list every model's settings", simple(func(ctx context.Context, e *cliEnv, _ []string) error { return e.models(ctx) })},
+		{"show", "MODEL", "show a model's settings",
+			withID(func(ctx context.Context, e *cliEnv, model string) (any, error) { return e.c.Model(ctx, model) })},
+		{"delete", "MODEL", "delete a model's settings", simple(modelDelete)},
+	}},
+	{"job", "update jobs: one device, one package", []cliVerb{
+		{"create", "-device ID -package ID [-id ID] [-operation download_and_update] [-delivery pull|push] [-verify=false]", "create a job", jobCreate},
+		{"show", "ID", "show a job and its history", withID(func(ctx context.Context, e *cliEnv, id string) (any, error) { return e.c.Job(ctx, id) })},
+		{"cancel", "ID", "cancel a job", withID(func(ctx context.Context, e *cliEnv, id string) (any, error) { return e.c.CancelJob(ctx, id) })},
+	}},
+	{"campaign", "campaigns: one package to many devices, paced", []cliVerb{
+		{"create", "-package ID (-devices a,b,c | -protocol P [-model M] [-fw V]) [-id ID] [-max-in-flight N] [-rate N] [-failures N [-percent]] [-verify=false] [-start]",
+			"create a draft campaign (and start it with -start)", campaignCreate},
+		{"start", "ID", "start a draft campaign", campaignAction("start")},
+		{"pause", "ID", "pause a campaign: no new jobs start; jobs under way go on", campaignAction("pause")},
+		{"resume", "ID", "resume a paused campaign", campaignAction("resume")},
+		{"cancel", "ID", "end a campaign: no new jobs; unfinished ones are cancelled where the device allows", campaignAction("cancel")},
+		{"show", "ID", "show a campaign's progress",
+			withID(func(ctx context.Context, e *cliEnv, id string) (any, error) { return e.c.Campaign(ctx, id) })},
+		{"watch", "ID", "live progress until the campaign ends (bars on a terminal, lines otherwise)",
+			simple(func(ctx context.Context, e *cliEnv, args []string) error {
+				if len(args) != 1 {
+					return usageError{"one campaign id"}
+				}
+				_, err := watchCampaign(ctx, e.c, args[0], e.stdout, isTerminal(e.stdout) && !e.json)
+				return err
+			})},
+	}},
 }
 
 func simple(fn func(ctx context.Context, e *cliEnv, args []string) error) cliCommand {
@@ -261,6 +283,19 @@ func (e *cliEnv) print(v any) error {
 				fmt.Fprintf(e.stdout, " from %s (lifetime %ds, binding %s)", r.Address, r.Lifetime, r.Binding)
 			}
 			fmt.Fprintln(e.stdout)
+			if inv := x.LwM2M.Inventory; inv != nil {
+				var objs []string
+				for o, v := range inv.ObjectVersions {
+					objs = append(objs, "/"+o+" "+v)
+				}
+				sort.Strings(objs)
+				fmt.Fprintf(e.stdout, "  reported: manufacturer %q, model %q, serial %q, firmware %q, lwm2m %s", inv.Manufacturer, inv.ModelNumber,
+					inv.SerialNumber, inv.FirmwareVersion, orDash(inv.LwM2MVersion))
+				if len(objs) > 0 {
+					fmt.Fprintf(e.stdout, ", objects %s", strings.Join(objs, ", "))
+				}
+				fmt.Fprintln(e.stdout)
+			}
 		}
 		if x.DM != nil {
 			fmt.Fprintf(e.stdout, "  dm id %s, auth %s", x.DM.DeviceID, x.DM.Auth)
@@ -310,7 +345,7 @@ func packageAdd(fs *flag.FlagSet, _ io.Reader) func(context.Context, *cliEnv, []
 	verifyFlag(fs, &verify)
 	return func(ctx context.Context, e *cliEnv, args []string) error {
 		if len(args) != 1 || *id == "" || *version == "" {
-			return usageError{"package add -id ID -version V FILE"}
+			return usageError{"want -id, -version and one FILE"}
 		}
 		f, err := os.Open(args[0])
 		if err != nil {
@@ -369,7 +404,7 @@ func modelSet(fs *flag.FlagSet, _ io.Reader) func(context.Context, *cliEnv, []st
 	fs.StringVar(&r.FUMORoot, "fumo-root", "", "FUMO root of the model's DM devices that have none of their own (e.g. ./FwUpdate/1)")
 	return func(ctx context.Context, e *cliEnv, args []string) error {
 		if len(args) != 1 {
-			return usageError{"model set MODEL [-release PKG] [-fumo-root ROOT]"}
+			return usageError{"want one MODEL"}
 		}
 		m, err := e.c.SetModel(ctx, args[0], r)
 		if err != nil {
@@ -518,7 +553,7 @@ func jobCreate(fs *flag.FlagSet, _ io.Reader) func(context.Context, *cliEnv, []s
 	verifyFlag(fs, &r.Verify)
 	return func(ctx context.Context, e *cliEnv, _ []string) error {
 		if r.DeviceID == "" || r.PackageID == "" {
-			return usageError{"job create -device ID -package ID"}
+			return usageError{"want -device and -package"}
 		}
 		j, err := e.c.CreateJob(ctx, r)
 		if err != nil {

@@ -24,6 +24,13 @@ const cliToken = "cli-test-token-0123456789"
 // commands; it returns the API's URL and a client of it.
 func apiServer(t *testing.T) (string, *client.Client) {
 	t.Helper()
+	base, c, _ := apiGateway(t)
+	return base, c
+}
+
+// apiGateway is apiServer that also returns the gateway.
+func apiGateway(t *testing.T) (string, *client.Client, *gateway.Gateway) {
+	t.Helper()
 	lc := lwm2m.DefaultConfig()
 	lc.UDPAddr, lc.DTLSAddr = "127.0.0.1:0", ""
 	g, err := gateway.Open(context.Background(), gateway.Config{StorePath: filepath.Join(t.TempDir(), "gw.db"), HTTPAddr: "127.0.0.1:0",
@@ -38,7 +45,7 @@ func apiServer(t *testing.T) (string, *client.Client) {
 	}
 	srv := httptest.NewServer(a)
 	t.Cleanup(srv.Close)
-	return srv.URL, &client.Client{Base: srv.URL, Token: cliToken}
+	return srv.URL, &client.Client{Base: srv.URL, Token: cliToken}, g
 }
 
 // TestCLI_Settings drives the server credential type, per-model settings

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -36,7 +37,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	each := fs.Int("devices", 3, "simulated devices of each protocol")
 	verbose := fs.Bool("v", false, "show the gateway's log")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "usage: fumo-gw demo [-devices N] [-v]\n\nStart a gateway with simulated DM and LwM2M devices, run one campaign, print the outcome.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if *each < 2 || *each > 200 {

@@ -33,7 +33,7 @@ commands:
   serve                run the gateway: DM endpoint, downloads, LwM2M (UDP, DTLS), operator API (serve -h: settings)
   demo                 start a gateway with simulated DM and LwM2M devices, run one campaign, print the outcome
   package add|list     manage firmware packages through the operator API
-  device add|list|show manage devices
+  device add|list|show|discover|write-attributes   manage devices; LwM2M Discover and Write-Attributes
   model set|list|show|delete   per-model settings: the current release, the FUMO root of DM devices
   job create|show|cancel
   campaign create|start|pause|resume|cancel|show|watch
@@ -44,7 +44,9 @@ commands:
   syncml encode FILE   write a SyncML DM message (XML or WBXML, detected) as WBXML
   bench [scenario ...] measure the gateway beside bare baselines: registrations, Block2 serving, DM sessions,
                        store commits, a campaign and an idle fleet (bench -h)
-FILE "-" reads standard input. "fumo-gw package" (etc.) without a verb lists the client commands and their flags.
+FILE "-" reads standard input.
+"fumo-gw COMMAND -h" (or --help, help, "fumo-gw help COMMAND") shows a command's usage and verbs,
+"fumo-gw COMMAND VERB -h" (or "fumo-gw help COMMAND VERB") a verb's flags.
 `
 
 // run is main without the process: it returns the exit code.
@@ -53,6 +55,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
+	args = helpArgs(args)
 	switch args[0] {
 	case "serve":
 		return runServe(ctx, args[1:], stdout, stderr)
@@ -69,9 +72,35 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "bench":
 		return runBench(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
+		if len(args) > 1 && args[0] == "help" && args[1] != "help" { // help COMMAND [VERB]
+			return run(ctx, append(append([]string(nil), args[1:]...), "-h"), stdin, stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
 		return 0
 	}
 	fmt.Fprintf(stderr, "fumo-gw: unknown command %q\n%s", args[0], usage)
 	return 2
+}
+
+// isHelp tells whether an argument asks for help.
+func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" || a == "help" }
+
+// helpArgs turns a lone "help" after a command, or after the verb of sim
+// and syncml, into "-h", which each of them answers with its usage (the
+// client commands read "help" themselves). Anything named help is given
+// as ./help.
+func helpArgs(args []string) []string {
+	switch args[0] {
+	case "serve", "demo", "replay", "bench", "sim", "syncml":
+	default:
+		return args
+	}
+	out := append([]string(nil), args...)
+	switch n := len(out); {
+	case n == 2 && out[1] == "help":
+		out[1] = "-h"
+	case n == 3 && out[2] == "help" && (out[0] == "sim" || out[0] == "syncml"):
+		out[2] = "-h"
+	}
+	return out
 }

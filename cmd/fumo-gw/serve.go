@@ -20,10 +20,13 @@ import (
 	"time"
 
 	"github.com/fumo-gw/fumo-gw/api"
+	"github.com/fumo-gw/fumo-gw/bridge"
 	"github.com/fumo-gw/fumo-gw/dm"
 	"github.com/fumo-gw/fumo-gw/dm/fumo"
+	"github.com/fumo-gw/fumo-gw/fleet"
 	"github.com/fumo-gw/fumo-gw/gateway"
 	"github.com/fumo-gw/fumo-gw/lwm2m"
+	"github.com/fumo-gw/fumo-gw/lwm2m/firmware"
 	"github.com/fumo-gw/fumo-gw/metrics"
 )
 
@@ -54,6 +57,13 @@ var settings = []setting{
 	{"shutdown-timeout", "10s", "how long SIGTERM waits for in-flight messages"},
 	{"dm-report-timeout", fumo.DefaultReportTimeout.String(), "how long a DM device's result alert (Generic Alert 1226) may take after it accepted the Exec; then its next session reads <x>/State"},
 	{"dm-session-timeout", dm.DefaultSessionTimeout.String(), "how long a DM session may go without a message before a package 1 reusing its SessionID from another address starts a new session"},
+	{"step-timeout-waiting-device", bridge.DefaultStepTimeouts[fleet.JobWaitingDevice].String(), "how long a job may wait for its device (then it is retried, or fails with reason timeout; 0: no limit)"},
+	{"step-timeout-delivering", bridge.DefaultStepTimeouts[fleet.JobDelivering].String(), "how long a job may stay delivering"},
+	{"step-timeout-delivered", bridge.DefaultStepTimeouts[fleet.JobDelivered].String(), "how long a job may stay delivered"},
+	{"step-timeout-updating", bridge.DefaultStepTimeouts[fleet.JobUpdating].String(), "how long a job may stay updating"},
+	{"step-timeout-verifying", bridge.DefaultStepTimeouts[fleet.JobVerifying].String(), "how long a job may stay verifying"},
+	{"progress-floor", firmware.DefaultProgressFloor.String(), "an LwM2M delivery may take this long plus the package's size at progress-rate before the attempt fails with reason no_progress"},
+	{"progress-rate", strconv.Itoa(firmware.DefaultProgressRate), "bytes per second an LwM2M delivery must reach at least (see progress-floor)"},
 	{"max-package", "1073741824", "largest package upload in bytes"},
 	{"http-conns-per-source", strconv.Itoa(gateway.DefaultHTTPConnsPerSource), "HTTP connections open at once per source IP address; more are closed at once (0: no cap)"},
 	{"coap-rate-per-source", strconv.FormatFloat(lwDefaults.PerSourceRate, 'f', -1, 64), "CoAP messages per second per source IP address, UDP and DTLS together; more are dropped (0: no limit)"},
@@ -223,6 +233,26 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	if err != nil {
 		return err
 	}
+	stepTimeouts := map[fleet.JobState]time.Duration{}
+	for _, st := range []fleet.JobState{fleet.JobWaitingDevice, fleet.JobDelivering, fleet.JobDelivered, fleet.JobUpdating, fleet.JobVerifying} {
+		name := "step-timeout-" + strings.ReplaceAll(string(st), "_", "-")
+		d, err := cfg.duration(name)
+		if err != nil || d < 0 {
+			return fmt.Errorf("%s %q: a duration, 0 for no limit", name, cfg[name])
+		}
+		if d == 0 {
+			d = -1 // the bridge's "no limit"
+		}
+		stepTimeouts[st] = d
+	}
+	progressFloor, err := cfg.duration("progress-floor")
+	if err != nil {
+		return err
+	}
+	var progressRate int64
+	if _, err := fmt.Sscan(cfg["progress-rate"], &progressRate); err != nil || progressRate <= 0 {
+		return fmt.Errorf("progress-rate %q: a positive number of bytes per second", cfg["progress-rate"])
+	}
 	var maxPackage int64
 	if _, err := fmt.Sscan(cfg["max-package"], &maxPackage); err != nil || maxPackage <= 0 {
 		return fmt.Errorf("max-package %q: a positive number of bytes", cfg["max-package"])
@@ -250,7 +280,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	gc := gateway.Config{StorePath: filepath.Join(dir, "fumo-gw.db"), HTTPAddr: cfg["http-addr"], DMPath: cfg["dm-path"],
 		PublicHTTP: cfg["public-http"], PublicCoAP: cfg["public-coap"], PublicCoAPS: cfg["public-coaps"], LwM2M: &lc,
 		SigningKey: []byte(key), Logger: log, HTTPConnsPerSource: httpConnsPerSource,
-		DMReportTimeout: reportTimeout, DMSessionTimeout: sessionTimeout}
+		DMReportTimeout: reportTimeout, DMSessionTimeout: sessionTimeout, StepTimeouts: stepTimeouts,
+		ProgressFloor: progressFloor, ProgressRate: progressRate}
 	if u := cfg["push-url"]; u != "" {
 		gc.Notifier = &dm.HTTPNotifier{URL: u}
 	}

@@ -12,11 +12,30 @@ import (
 	"github.com/fumo-gw/fumo-gw/dm/syncml"
 )
 
+// syncmlVerbs are the syncml verbs and what they do.
+var syncmlVerbs = map[string]string{
+	"decode": "Print a SyncML DM message (XML or WBXML, detected) as indented XML on stdout",
+	"encode": "Write a SyncML DM message (XML or WBXML, detected) as WBXML on stdout",
+}
+
+const syncmlUsage = `usage: fumo-gw syncml decode|encode FILE ("-" for standard input)
+
+  decode  print a message (XML or WBXML, detected) as indented XML
+  encode  write a message (XML or WBXML, detected) as WBXML
+`
+
 // runSyncML is the capture-debugging tool: decode prints a message as
 // indented XML, encode writes it as WBXML.
 func runSyncML(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) != 2 || (args[0] != "decode" && args[0] != "encode") {
-		fmt.Fprint(stderr, "usage: fumo-gw syncml decode|encode FILE (\"-\" for standard input)\n")
+	switch {
+	case len(args) == 1 && isHelp(args[0]):
+		fmt.Fprint(stdout, syncmlUsage)
+		return 0
+	case len(args) == 2 && syncmlVerbs[args[0]] != "" && isHelp(args[1]):
+		fmt.Fprintf(stdout, "usage: fumo-gw syncml %s FILE (\"-\" for standard input; ./-h for a file named -h)\n\n%s.\n", args[0], syncmlVerbs[args[0]])
+		return 0
+	case len(args) != 2 || syncmlVerbs[args[0]] == "":
+		fmt.Fprint(stderr, syncmlUsage)
 		return 2
 	}
 	in, err := readInput(args[1], stdin)
