@@ -65,10 +65,11 @@ func (p RetryPolicy) Delay(n int) time.Duration {
 }
 
 // Retry tells whether a job that failed for reason gets another attempt,
-// and from when (the shape dm/fumo's Retry hook takes).
+// and from when (the shape the drivers' Retry hooks take): network
+// failures, timeouts and deliveries that made no progress are retried.
 func (p RetryPolicy) Retry(j fleet.Job, reason fleet.Reason) (time.Time, bool) {
 	p = p.withDefaults()
-	if reason != fleet.ReasonNetwork && reason != fleet.ReasonTimeout || j.Attempts >= p.MaxAttempts {
+	if reason != fleet.ReasonNetwork && reason != fleet.ReasonTimeout && reason != fleet.ReasonNoProgress || j.Attempts >= p.MaxAttempts {
 		return time.Time{}, false
 	}
 	return p.Now().Add(p.Delay(max(j.Attempts, 1))), true
@@ -526,6 +527,23 @@ func (b *Bridge) CancelJob(ctx context.Context, id string) (fleet.Job, error) {
 	}
 	b.poke()
 	return b.st.Job(ctx, id)
+}
+
+// StepTimeoutAt is when the job's current step times out (the bridge then
+// retries or fails it), zero when its state has no step timeout: the
+// time it entered the state plus the state's timeout, or the job's
+// deadline when that comes first. A driver may act sooner (a DM result
+// alert overdue, an LwM2M delivery without progress: the job's
+// StepDeadline).
+func (b *Bridge) StepTimeoutAt(j fleet.Job) time.Time {
+	var at time.Time
+	if limit, ok := b.timeouts[j.State]; ok && limit > 0 && !j.State.Terminal() && j.State != fleet.JobQueued {
+		at = j.Updated.Add(limit)
+	}
+	if !j.Deadline.IsZero() && !j.State.Terminal() && (at.IsZero() || j.Deadline.Before(at)) {
+		at = j.Deadline
+	}
+	return at
 }
 
 // DeviceState reads a device's FUMO state through its target.

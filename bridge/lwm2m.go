@@ -41,6 +41,9 @@ func NewLwM2MTarget(cfg firmware.Config) (*LwM2MTarget, error) {
 	return t, nil
 }
 
+// Stats are the firmware driver's counters.
+func (t *LwM2MTarget) Stats() firmware.Stats { return t.drv.Stats() }
+
 // Close stops the driver's polling and pushes (their jobs resume later).
 func (t *LwM2MTarget) Close() { t.drv.Close() }
 

@@ -58,6 +58,12 @@ type Config struct {
 	// may idle before its SessionID is free for another address (default
 	// dm.DefaultSessionTimeout).
 	DMReportTimeout, DMSessionTimeout time.Duration
+	// ProgressFloor and ProgressRate bound an LwM2M delivery: the floor
+	// plus the package's size at the rate (bytes/s) before an attempt
+	// without progress fails (defaults firmware.DefaultProgressFloor and
+	// DefaultProgressRate).
+	ProgressFloor time.Duration
+	ProgressRate  int64
 	// PollInterval: how often the LwM2M driver reads State of devices
 	// that do not notify (default 30 s).
 	PollInterval time.Duration
@@ -199,7 +205,7 @@ func Open(ctx context.Context, cfg Config) (g *Gateway, err error) {
 	}
 	maxAttempts := cfg.Retry.MaxAttempts
 	if g.lwTarget, err = bridge.NewLwM2MTarget(firmware.Config{Jobs: g.Store, Server: g.LwM2M, PollInterval: cfg.PollInterval,
-		MaxAttempts: maxAttempts, Logger: cfg.Logger,
+		MaxAttempts: maxAttempts, Retry: cfg.Retry.Retry, ProgressFloor: cfg.ProgressFloor, ProgressRate: cfg.ProgressRate, Logger: cfg.Logger,
 		PackageURL: func(scheme, job, pkg string) (string, bool) {
 			base := map[string]string{"coap": cfg.PublicCoAP, "coaps": cfg.PublicCoAPS, "http": cfg.PublicHTTP}[scheme]
 			if base == "" || scheme == "http" && !strings.HasPrefix(cfg.PublicHTTP, "http://") {
@@ -231,6 +237,14 @@ func Open(ctx context.Context, cfg Config) (g *Gateway, err error) {
 		return nil, err
 	}
 	return g, nil
+}
+
+// FirmwareStats are the LwM2M firmware driver's counters.
+func (g *Gateway) FirmwareStats() firmware.Stats {
+	if g.lwTarget == nil {
+		return firmware.Stats{}
+	}
+	return g.lwTarget.Stats()
 }
 
 // HTTPConnsRefused counts the HTTP connections closed at once because

@@ -23,6 +23,8 @@
 //	fumo_dm_retransmissions_total             counter  (a lost reply sent again)
 //	fumo_dm_rejected_messages_total           counter  reason=method|media_type|too_large|malformed|not_found|
 //	                                                   wrong_session|forbidden|sequence|version
+//	fumo_lwm2m_jobs_to_waiting_total          counter  cause=expired|deregistered
+//	fumo_lwm2m_delivery_no_progress_total     counter
 //	fumo_lwm2m_registrations                  gauge
 //	fumo_lwm2m_registers_total                counter
 //	fumo_lwm2m_updates_total                  counter
@@ -33,6 +35,10 @@
 //	fumo_lwm2m_rejected_requests_total        counter  code=4.00|4.02|4.03|4.04|4.05|4.08|4.12|4.13|4.15 (and any other 4.xx seen)
 //	fumo_lwm2m_unsolicited_messages_total     counter
 //	fumo_lwm2m_dtls_unknown_identities_total  counter
+//	fumo_lwm2m_dtls_handshakes_failed_total   counter  cause=bad_version|malformed|no_session|backlog|unknown_identity|
+//	                                                   timeout|failed (unknown_identity: the family above)
+//	fumo_lwm2m_dtls_record_versions_rewritten_total
+//	                                          counter  (ClientHellos of record version 0xFE** taken as DTLS 1.2)
 //	fumo_download_bytes_total                 counter  protocol=http|coap
 //	fumo_download_requests_total              counter  protocol=http, outcome=ok|partial|not_modified|precondition_failed|
 //	                                                   bad_range|not_found|method_not_allowed|error;

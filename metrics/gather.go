@@ -39,6 +39,17 @@ func gather(ctx context.Context, src Sources) ([]Family, error) {
 		)
 		errs = append(errs, Sample{Labels: []Label{{"component", "dm"}}, Value: float64(st.Errors)})
 	}
+	if src.Firmware != nil {
+		st := src.Firmware.FirmwareStats()
+		fams = append(fams,
+			Family{Name: "fumo_lwm2m_jobs_to_waiting_total", Help: "LwM2M jobs moved back to waiting for their device while the package was on its way, by cause.", Type: Counter,
+				Samples: []Sample{
+					{Labels: []Label{{"cause", "expired"}}, Value: float64(st.WaitingExpired)},
+					{Labels: []Label{{"cause", "deregistered"}}, Value: float64(st.WaitingDeregistered)},
+				}},
+			counter("fumo_lwm2m_delivery_no_progress_total", "LwM2M delivery attempts given up on: no progress in the time the package's size allows.", st.NoProgress),
+		)
+	}
 	if src.LwM2M != nil {
 		st := src.LwM2M.Stats()
 		fams = append(fams,
@@ -57,6 +68,11 @@ func gather(ctx context.Context, src Sources) ([]Family, error) {
 			byLabel("fumo_lwm2m_rejected_requests_total", "Requests from LwM2M devices answered with a client error, by CoAP code.", "code", st.Rejected),
 			counter("fumo_lwm2m_unsolicited_messages_total", "CoAP responses from devices that answered no request in flight.", st.Unsolicited),
 			counter("fumo_lwm2m_dtls_unknown_identities_total", "DTLS handshakes refused for a PSK identity no device has.", st.UnknownPSK),
+			byLabel("fumo_lwm2m_dtls_handshakes_failed_total", "DTLS handshakes dropped before they began or failed, by cause "+
+				"(bad_version: a record version outside 0xFE**; malformed: not DTLS records; no_session: not a handshake; backlog: "+
+				"too many new addresses at once; unknown_identity; timeout; failed).", "cause", st.DTLSHandshakesFailed),
+			counter("fumo_lwm2m_dtls_record_versions_rewritten_total", "DTLS sessions opened by a ClientHello whose record version "+
+				"was 0xFE** other than 1.2 or 1.0 (stock mbedTLS sends 0xFE00), accepted as DTLS 1.2.", st.DTLSVersionsRewritten),
 			counter("fumo_lwm2m_rate_limited_messages_total", "CoAP messages dropped: their source address was over its rate (coap-rate-per-source).", st.RateLimited),
 			counter("fumo_lwm2m_evicted_connections_total", "CoAP connections without a registration closed: their source address opened more than coap-conns-per-source.", st.ConnsEvicted),
 		)

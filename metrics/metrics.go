@@ -10,6 +10,7 @@ import (
 	"github.com/fumo-gw/fumo-gw/fleet"
 	"github.com/fumo-gw/fumo-gw/gateway"
 	"github.com/fumo-gw/fumo-gw/lwm2m"
+	"github.com/fumo-gw/fumo-gw/lwm2m/firmware"
 	"github.com/fumo-gw/fumo-gw/store"
 )
 
@@ -21,6 +22,9 @@ type LwM2MSource interface {
 	Stats() lwm2m.Stats
 	Registered() int
 }
+
+// FirmwareSource is what the metrics read of the LwM2M firmware driver.
+type FirmwareSource interface{ FirmwareStats() firmware.Stats }
 
 // HTTPSource is what the metrics read of the HTTP listener (DM and
 // downloads).
@@ -43,6 +47,8 @@ type Sources struct {
 	HTTP  HTTPSource
 	Files FilesSource
 	Store StoreSource
+	// Firmware is the LwM2M firmware driver's figures.
+	Firmware FirmwareSource
 }
 
 // Handler serves the figures of a running gateway.
@@ -58,6 +64,9 @@ func Handler(g *gateway.Gateway) http.Handler {
 		src.Files = g.Files
 	}
 	src.HTTP = g
+	if g.LwM2M != nil {
+		src.Firmware = g
+	}
 	if g.Store != nil {
 		src.Store = g.Store
 	}

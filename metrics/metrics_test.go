@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -86,6 +87,8 @@ var families = map[string]struct {
 	"fumo_dm_retransmissions_total":  {typ: "counter"},
 	"fumo_dm_rejected_messages_total": {"counter", labelSets("reason", "method", "media_type", "too_large", "malformed",
 		"not_found", "wrong_session", "forbidden", "sequence", "version")},
+	"fumo_lwm2m_jobs_to_waiting_total":         {"counter", labelSets("cause", "expired", "deregistered")},
+	"fumo_lwm2m_delivery_no_progress_total":    {typ: "counter"},
 	"fumo_lwm2m_registrations":                 {typ: "gauge"},
 	"fumo_lwm2m_registers_total":               {typ: "counter"},
 	"fumo_lwm2m_updates_total":                 {typ: "counter"},
@@ -96,11 +99,14 @@ var families = map[string]struct {
 	"fumo_lwm2m_rejected_requests_total":       {"counter", labelSets("code", "4.00", "4.02", "4.03", "4.04", "4.05", "4.08", "4.12", "4.13", "4.15")},
 	"fumo_lwm2m_unsolicited_messages_total":    {typ: "counter"},
 	"fumo_lwm2m_dtls_unknown_identities_total": {typ: "counter"},
-	"fumo_lwm2m_rate_limited_messages_total":   {typ: "counter"},
-	"fumo_lwm2m_evicted_connections_total":     {typ: "counter"},
-	"fumo_http_refused_connections_total":      {typ: "counter"},
-	"fumo_download_bytes_total":                {"counter", labelSets("protocol", "http", "coap")},
-	"fumo_download_requests_total":             {"counter", downloadLabelSets()},
+	"fumo_lwm2m_dtls_handshakes_failed_total": {"counter", labelSets("cause", "bad_version", "malformed", "no_session", "backlog",
+		"unknown_identity", "timeout", "failed")},
+	"fumo_lwm2m_dtls_record_versions_rewritten_total": {typ: "counter"},
+	"fumo_lwm2m_rate_limited_messages_total":          {typ: "counter"},
+	"fumo_lwm2m_evicted_connections_total":            {typ: "counter"},
+	"fumo_http_refused_connections_total":             {typ: "counter"},
+	"fumo_download_bytes_total":                       {"counter", labelSets("protocol", "http", "coap")},
+	"fumo_download_requests_total":                    {"counter", downloadLabelSets()},
 	"fumo_jobs": {"gauge", labelSets("state", "queued", "waiting_device", "delivering", "delivered", "updating",
 		"verifying", "succeeded", "failed", "cancelled")},
 	"fumo_campaigns":             {"gauge", labelSets("state", "draft", "running", "paused", "done", "cancelled")},
@@ -379,5 +385,57 @@ func TestHandler_Gateway(t *testing.T) {
 		if f.typ == "counter" && f.sum() < before.fams[name].sum() {
 			t.Errorf("counter %s went down: %v -> %v", name, before.fams[name].sum(), f.sum())
 		}
+	}
+}
+
+// TestHandler_DTLSHandshakes: datagrams the DTLS listener drops are
+// counted by cause, and a device whose ClientHello record has version
+// 0xFE00 (stock mbedTLS) registers and is counted as rewritten.
+func TestHandler_DTLSHandshakes(t *testing.T) {
+	g, _ := openGateway(t, 16)
+	h := metrics.Handler(g)
+	dtlsAddr := g.LwM2M.DTLSAddr().String()
+	if _, err := g.Store.CreateDevice(ctx, fleet.Device{ID: "lw1", Protocol: fleet.ProtocolLwM2M, LwM2M: &fleet.LwM2MInfo{Endpoint: "urn:dev:lw1",
+		PSKIdentity: "lw1", PSKKey: fleet.Secret("key-lw1-0123456")}}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := net.Dial("udp", dtlsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, b := range [][]byte{
+		[]byte("hello"), // not a DTLS record
+		{22, 0x03, 0x03, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1}, // a ClientHello record of TLS's version
+	} {
+		if _, err := raw.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lw := &sim.LwM2MDevice{Endpoint: "urn:dev:lw1", Server: dtlsAddr, PSKIdentity: "lw1", PSKKey: []byte("key-lw1-0123456"), DTLSRecordVersion: 0xfe00}
+	c, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := lw.Start(c); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lw.Kill)
+	e := scrape(t, h)
+	checkFamilies(t, e)
+	failed := func(cause string) float64 {
+		return value(t, e, "fumo_lwm2m_dtls_handshakes_failed_total", map[string]string{"cause": cause})
+	}
+	for cause, want := range map[string]float64{"malformed": 1, "bad_version": 1, "no_session": 0, "timeout": 0, "failed": 0, "unknown_identity": 0} {
+		if v := failed(cause); v != want {
+			t.Errorf("handshakes failed %s = %v, want %v", cause, v, want)
+		}
+	}
+	if v := value(t, e, "fumo_lwm2m_dtls_record_versions_rewritten_total", nil); v != 1 {
+		t.Errorf("rewritten = %v, want 1", v)
+	}
+	if v := value(t, e, "fumo_lwm2m_registrations", nil); v != 1 {
+		t.Errorf("registrations = %v, want 1", v)
+	}
+	if a, b := failed("unknown_identity"), value(t, e, "fumo_lwm2m_dtls_unknown_identities_total", nil); a != b {
+		t.Errorf("unknown identities %v in one family, %v in the other", a, b)
 	}
 }
