@@ -1,5 +1,8 @@
 // Package lwm2m owns the gateway's LwM2M server on CoAP (go-coap v3) over
-// UDP and DTLS 1.2 with PSK:
+// UDP and DTLS 1.2 with PSK (pion/dtls, under a UDP demultiplexer that takes
+// a ClientHello with any 0xFE** record version, as stock mbedTLS sends
+// 0xFE00, and counts every dropped or failed handshake by cause:
+// dtlslistener.go, dtlsrecord.go):
 //
 //   - the registration interface (/rd Register, Update, De-register),
 //     registrations persisted through Store before they are answered,
@@ -14,6 +17,10 @@
 //   - the inventory: after every Register, Object 3 (manufacturer, model,
 //     serial, firmware version) read in the background into the device
 //     record, never holding up the registration (inventory.go);
+//   - a registered device still notifying a previous process's
+//     observation gets a Reset and its listeners an EventUnsolicited
+//     (unsolicited.go); an idempotent request whose connection a
+//     re-registration replaced is sent again on the new one;
 //   - queue mode: operations for a sleeping device wait for its next
 //     Update and run inside its awake window;
 //   - package serving for pull delivery: signed package paths answered
