@@ -254,7 +254,10 @@ func TestServeConfig(t *testing.T) {
 	for _, args := range [][]string{{"serve", "-log-format", "xml"}, {"serve", "-log-level", "loud"}, {"serve", "-shutdown-timeout", "soon", "-data-dir", t.TempDir()},
 		{"serve", "-http-conns-per-source", "-1", "-data-dir", t.TempDir()}, {"serve", "-coap-rate-per-source", "fast", "-data-dir", t.TempDir()},
 		{"serve", "-coap-rate-per-source", "NaN", "-data-dir", t.TempDir()}, {"serve", "-coap-burst-per-source", "0", "-data-dir", t.TempDir()},
-		{"serve", "-coap-conns-per-source", "1.5", "-data-dir", t.TempDir()}} {
+		{"serve", "-coap-conns-per-source", "1.5", "-data-dir", t.TempDir()},
+		{"serve", "-dm-report-timeout", "soon", "-data-dir", t.TempDir()}, {"serve", "-dm-session-timeout", "", "-data-dir", t.TempDir()},
+		{"serve", "-step-timeout-updating", "-1h", "-data-dir", t.TempDir()}, {"serve", "-step-timeout-delivering", "two hours", "-data-dir", t.TempDir()},
+		{"serve", "-progress-floor", "x", "-data-dir", t.TempDir()}, {"serve", "-progress-rate", "0", "-data-dir", t.TempDir()}} {
 		if code := run(context.Background(), args, nil, &out, &errb); code == 0 {
 			t.Errorf("%v: exit 0", args)
 		}
