@@ -41,7 +41,14 @@ func TestPackageBlocksNotRetained(t *testing.T) {
 	}
 	// The server's connection for the puller is still open (it closes
 	// after IdleTimeout): whatever it keeps is counted here.
-	if grew := int64(heap()) - int64(before); grew > 4<<20 {
+	// Kept blocks stay (247 s); what other tests' goroutines allocate
+	// meanwhile comes and goes: the least growth over a few looks counts.
+	grew := int64(heap()) - int64(before)
+	for i := 0; i < 10 && grew > 4<<20; i++ {
+		time.Sleep(200 * time.Millisecond)
+		grew = min(grew, int64(heap())-int64(before))
+	}
+	if grew > 4<<20 {
 		t.Errorf("heap grew by %d KiB after serving 8 MiB of blocks", grew>>10)
 	}
 }

@@ -356,17 +356,19 @@ func TestDTLS(t *testing.T) {
 // next Update and runs in the awake window.
 func TestQueueModeWaits(t *testing.T) {
 	// No inventory read after the Register: this test times the device's
-	// awake windows, and that read would take one.
-	g := newGateway(t, func(c *lwm2m.Config) { c.QueueWindow, c.Inventory = 200*time.Millisecond, false })
+	// awake windows, and that read would take one. The server counts on
+	// a quarter of the device's awake window: a request it sends then
+	// reaches the device awake however slow the machine.
+	g := newGateway(t, func(c *lwm2m.Config) { c.QueueWindow, c.Inventory = 500*time.Millisecond, false })
 	g.addDevice("q", "", nil)
 	d := g.device("q", func(d *sim.LwM2MDevice) {
-		d.Queue, d.AwakeWindow, d.SleepFor = true, 300*time.Millisecond, 2*time.Second
+		d.Queue, d.AwakeWindow, d.SleepFor = true, 2*time.Second, 3*time.Second
 	})
 	reg, _ := g.srv.Registration("q")
 	if !reg.Queue {
 		t.Fatalf("registration %+v", reg)
 	}
-	time.Sleep(400 * time.Millisecond) // asleep
+	time.Sleep(2300 * time.Millisecond) // asleep
 	_, before := d.Counts()
 	if _, err := g.srv.Read(context.Background(), "q", node.MustPath("/3/0/3"), codec.FormatText); err != nil {
 		t.Fatal(err)
@@ -375,8 +377,8 @@ func TestQueueModeWaits(t *testing.T) {
 	// Update since it fell asleep.
 	eventually(t, "the Update that woke the device", func() bool { _, after := d.Counts(); return after > before })
 	// A short deadline while it sleeps gives up without sending (the
-	// next wake-up is about 2 s away).
-	time.Sleep(500 * time.Millisecond)
+	// next wake-up is about 3 s away).
+	time.Sleep(2300 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if _, err := g.srv.Read(ctx, "q", node.MustPath("/3/0/3"), codec.FormatText); err == nil {
